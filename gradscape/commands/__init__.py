@@ -1,0 +1,1 @@
+"""Sub-commands of the ``gradscape`` command line (one module each)."""

@@ -1,0 +1,1 @@
+"""Loss landscapes: error surfaces around trained weights and their smoothness and convexity."""

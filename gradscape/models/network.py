@@ -1,0 +1,265 @@
+"""One recurrent hidden layer of any :class:`~gradscape.models.neurons.Neuron` plus a leaky readout.
+
+Time-major tensors: input ``i`` has shape (T, B, I). With W = [W_in | W_rec] (one bias-free map over
+input columns first, then the previous hidden outputs, optionally multiplied by a fixed mask M):
+
+    x_t = (W ⊙ M) [i_t ; z_{t−1}]
+    z_t, s_t = step(ops, x_t, s_{t−1}, params)
+    o_t = α_o o_{t−1} + (1 − α_o) W_out z_t,     α_o = exp(−1/|τ_out|) per class
+
+The functional core is :func:`network_step`; :class:`RecurrentNetwork` is a thin ``nn.Module`` that
+holds the parameters and loops it over time. Parameter names (used by checkpoints and by the
+landscape's parameter globs): ``hidden.weight`` (W), ``hidden.<field>`` for each trainable neuron
+parameter (e.g. ``hidden.omega``), ``out.weight`` (W_out), ``out.tau_mem`` (τ_out); buffer
+``hidden.mask`` when a mask is set.
+
+The analysis protocol (what :mod:`gradscape.gradflow` and :mod:`gradscape.landscape` rely on) is:
+``model.neuron``, ``model.net_params()``, ``model.initial_state(batch)``, ``model.step(ops, i_t,
+state, params)`` and ``model(i, record=...) -> RunOutput``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from gradscape.errors import UserError
+from gradscape.models.neurons import Distribution, Neuron, Normal, get_neuron, parse_distribution
+from gradscape.models.ops import TorchOps
+from gradscape.models.surrogates import Surrogate
+
+__all__ = ["NetState", "NetParams", "RunOutput", "network_step", "RecurrentNetwork"]
+
+
+class NetState(NamedTuple):
+    """Whole-network state s_t = (z_t, neuron state, o_t)."""
+
+    z: Tensor
+    neuron: Any
+    o: Tensor
+
+
+@dataclass(frozen=True)
+class NetParams:
+    """Everything :func:`network_step` reads: effective W (mask applied), neuron params, readout."""
+
+    weight: Tensor
+    neuron: Any
+    out_weight: Tensor
+    out_alpha: Tensor
+
+
+class RunOutput(NamedTuple):
+    """Result of a forward pass: readout o (T, B, C), hidden outputs z (T, B, H) and, when
+    recorded, the neuron state at every step (each field (T, B, H)); ``final`` is s_T."""
+
+    outputs: Tensor
+    spikes: Tensor
+    states: Any = None
+    final: NetState | None = None
+
+
+def network_step(
+    neuron: Neuron, ops: Any, i_t: Tensor, state: NetState, p: NetParams
+) -> tuple[Tensor, NetState]:
+    """One step of the whole network (module docstring): returns (o_t, s_t)."""
+    x = torch.cat([i_t, state.z], dim=-1) @ p.weight.T
+    z, ns = neuron.step(ops, x, state.neuron, p.neuron)
+    o = p.out_alpha * state.o + (1 - p.out_alpha) * (z @ p.out_weight.T)
+    return o, NetState(z, ns, o)
+
+
+class _Hidden(nn.Module):
+    def __init__(self, neuron: Neuron, in_features: int, size: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(neuron.gates * size, in_features))
+        for name in neuron.trainable:
+            self.register_parameter(name, nn.Parameter(torch.empty(size)))
+
+
+class _Readout(nn.Module):
+    def __init__(self, hidden: int, classes: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(classes, hidden))
+        self.tau_mem = nn.Parameter(torch.empty(classes))
+
+
+class RecurrentNetwork(nn.Module):
+    """``input_size``-``hidden_size``-``output_size`` recurrent network of ``neuron`` units.
+
+    Args:
+        neuron: a :class:`Neuron` or its name (``"brf"``, ``"alif"``, ``"file.py:Name"`` …).
+        init: distributions overriding the neuron's default initialisation, per parameter.
+        tau_out: distribution of the readout time constants τ_out.
+        mask: optional fixed 0/1 mask of W's shape (absent synapses).
+        constants: overrides of the neuron's constant parameters (e.g. ``{"dt": 0.01}``).
+        surrogate: the surrogate gradient (name or instance).
+        seed: seeds W (Xavier-uniform), W_out (Xavier-uniform) and the neuron parameters.
+    """
+
+    def __init__(
+        self,
+        neuron: Neuron | str,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        *,
+        init: Mapping[str, Distribution | str | float] | None = None,
+        tau_out: Distribution | str = Normal(20.0, 5.0),
+        mask: Tensor | None = None,
+        constants: Mapping[str, Any] | None = None,
+        surrogate: str | Surrogate = "double-gaussian",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.neuron = get_neuron(neuron)
+        if constants:
+            self.neuron = self.neuron.replace(constants={**self.neuron.constants, **constants})
+        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
+        self.ops = TorchOps(surrogate)
+        self.hidden = _Hidden(self.neuron, input_size + hidden_size, hidden_size)
+        self.out = _Readout(hidden_size, output_size)
+        if mask is not None:
+            if tuple(mask.shape) != tuple(self.hidden.weight.shape):
+                raise UserError(
+                    f"mask shape {tuple(mask.shape)} does not match W {tuple(self.hidden.weight.shape)}"
+                )
+            self.hidden.register_buffer("mask", mask.to(self.hidden.weight.dtype))
+        unknown = set(init or {}) - set(self.neuron.trainable)
+        if unknown:
+            raise UserError(
+                f"{sorted(unknown)} are not trainable parameters of {self.neuron.name} "
+                f"(it has {', '.join(self.neuron.trainable) or 'none'})"
+            )
+        self.init_spec = {
+            **{k: str(v) for k, v in self.neuron.init.items()},
+            **{k: str(parse_distribution(v)) for k, v in (init or {}).items()},
+            "tau_out": str(parse_distribution(tau_out)),
+        }
+        self.reset_parameters(seed, init, tau_out)
+        self.validate()
+
+    # ----------------------------------------------------------------- construction
+    def reset_parameters(
+        self,
+        seed: int,
+        init: Mapping[str, Any] | None = None,
+        tau_out: Distribution | str = Normal(20.0, 5.0),
+    ) -> None:
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for w in (self.hidden.weight, self.out.weight):
+                fan_out, fan_in = w.shape
+                bound = math.sqrt(6.0 / (fan_in + fan_out))
+                w.copy_(torch.empty_like(w).uniform_(-bound, bound, generator=g))
+            overrides = {k: parse_distribution(v) for k, v in (init or {}).items()}
+            for name, value in self.neuron.sample_init(self.hidden_size, g, overrides).items():
+                getattr(self.hidden, name).copy_(value)
+            self.out.tau_mem.copy_(parse_distribution(tau_out).sample((self.output_size,), g))
+
+    def validate(self) -> None:
+        """Raise :class:`UserError` if the neuron parameters are invalid (e.g. δω ≥ 1 with DB)."""
+        if self.neuron.validate is not None:
+            self.neuron.validate(self.neuron_params())
+
+    @torch.no_grad()
+    def project_(self) -> Tensor:
+        """Put trainable parameters back into their valid set; returns the number clamped."""
+        if self.neuron.project is None:
+            return torch.zeros((), dtype=torch.long)
+        return self.neuron.project(self.neuron_params())
+
+    # ----------------------------------------------------------------- functional view
+    @property
+    def effective_weight(self) -> Tensor:
+        mask = getattr(self.hidden, "mask", None)
+        return self.hidden.weight if mask is None else self.hidden.weight * mask
+
+    def neuron_params(self) -> Any:
+        return self.neuron.make_params({k: getattr(self.hidden, k) for k in self.neuron.trainable})
+
+    def net_params(self) -> NetParams:
+        return NetParams(
+            weight=self.effective_weight,
+            neuron=self.neuron_params(),
+            out_weight=self.out.weight,
+            out_alpha=torch.exp(-1.0 / self.out.tau_mem.abs()),
+        )
+
+    def initial_state(self, batch: int) -> NetState:
+        w = self.hidden.weight
+        z = w.new_zeros(batch, self.hidden_size)
+        return NetState(z, self.neuron.initial_state(z), w.new_zeros(batch, self.output_size))
+
+    def step(self, ops: Any, i_t: Tensor, state: NetState, params: NetParams) -> tuple[Tensor, NetState]:
+        return network_step(self.neuron, ops, i_t, state, params)
+
+    # ----------------------------------------------------------------- simulation
+    def forward(
+        self,
+        inputs: Tensor,
+        *,
+        record: bool = False,
+        fast: bool = False,
+        step_fn: Callable | None = None,
+        state: NetState | None = None,
+    ) -> RunOutput:
+        """Run the network over ``inputs`` (T, B, I).
+
+        ``fast`` precomputes W_in i_t for all t in one matmul and applies the readout after the
+        loop (mathematically the same; floating-point sums differ in order). ``step_fn`` replaces
+        the hidden-layer update in the fast path (used for the compiled step). ``state`` continues
+        from a previous state (truncated BPTT).
+        """
+        if inputs.dim() != 3 or inputs.shape[-1] != self.input_size:
+            raise UserError(f"inputs must be (T, B, {self.input_size}); got {tuple(inputs.shape)}")
+        p = self.net_params()
+        s = self.initial_state(inputs.shape[1]) if state is None else state
+        zs, states = [], []
+        if not fast:
+            outs = []
+            for t in range(inputs.shape[0]):
+                o, s = network_step(self.neuron, self.ops, inputs[t], s, p)
+                outs.append(o)
+                zs.append(s.z)
+                if record:
+                    states.append(s.neuron)
+            outputs = torch.stack(outs)
+        else:
+            w_in, w_rec = p.weight.split([self.input_size, self.hidden_size], dim=1)
+            drive_in = inputs @ w_in.T
+            hidden_step = step_fn or _hidden_step
+            z, ns = s.z, s.neuron
+            for t in range(inputs.shape[0]):
+                z, ns = hidden_step(self.neuron, self.ops, drive_in[t], z, ns, w_rec, p.neuron)
+                zs.append(z)
+                if record:
+                    states.append(ns)
+            drive = torch.stack(zs) @ p.out_weight.T
+            outputs = _readout_continue(drive, p.out_alpha, s.o)
+            s = NetState(z, ns, outputs[-1])
+        spikes = torch.stack(zs)
+        stacked = None
+        if record:
+            stacked = type(states[0])(*(torch.stack(f) for f in zip(*states, strict=True)))
+        return RunOutput(outputs, spikes, stacked, s)
+
+
+def _hidden_step(
+    neuron: Neuron, ops: Any, drive_in_t: Tensor, z: Tensor, ns: Any, w_rec: Tensor, params: Any
+) -> tuple[Tensor, Any]:
+    return neuron.step(ops, drive_in_t + z @ w_rec.T, ns, params)
+
+
+def _readout_continue(drive: Tensor, alpha: Tensor, o0: Tensor) -> Tensor:
+    o = o0
+    outs = []
+    for t in range(drive.shape[0]):
+        o = alpha * o + (1 - alpha) * drive[t]
+        outs.append(o)
+    return torch.stack(outs)
