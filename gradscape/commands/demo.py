@@ -1,0 +1,30 @@
+"""``gradscape demo``: the main job, on bundled real data (see :mod:`gradscape.demo`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "demo",
+        help="analyse the bundled ECG models of the BRF paper: accuracy, activity, spectra, landscapes",
+        description=(
+            "Evaluates the three bundled reference ECG checkpoints (BRF, RF, ALIF) on the bundled QTDB "
+            "test set, plots their learning-relevant statistics, gradient-flow spectra and a loss-"
+            "landscape comparison, and writes REPORT.md. A few minutes on a laptop CPU."
+        ),
+    )
+    p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--sample", type=int, default=0, help="test sequence shown in the prediction panel")
+    p.add_argument("--quick", action="store_true", help="smaller landscape grid and fewer samples (tests)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from gradscape.demo import run_demo
+
+    run_demo(args.out, device=args.device, sample=args.sample, quick=args.quick)
+    return 0
