@@ -7,7 +7,8 @@ returns sympy expressions, where ``ops.spike`` is :class:`Spike`, whose derivati
 surrogate slope :class:`SurrogateSlope` (printed σ). That is how the function that trains is the
 function that :mod:`gradscape.gradflow` analyses.
 
-Available names, in both backends: ``sqrt, exp, log, abs, tanh, sigmoid, spike, zeros_like``.
+Available names, in both backends: ``sqrt, exp, log, abs, tanh, sigmoid, spike, zeros_like,
+stop_gradient`` (the value passes, the derivative is 0: ``detach`` in torch).
 Python control flow may depend on configuration (booleans, floats in the parameter dataclass) but
 never on a tensor's value.
 """
@@ -23,7 +24,7 @@ from gradscape.models.surrogates import Surrogate, get_surrogate
 
 __all__ = ["TorchOps", "SympyOps", "Spike", "SurrogateSlope", "OPS_NAMES"]
 
-OPS_NAMES = ("sqrt", "exp", "log", "abs", "tanh", "sigmoid", "spike", "zeros_like")
+OPS_NAMES = ("sqrt", "exp", "log", "abs", "tanh", "sigmoid", "spike", "zeros_like", "stop_gradient")
 
 
 def _t(x: Any) -> torch.Tensor:
@@ -66,6 +67,10 @@ class TorchOps:
     def zeros_like(x: Any) -> torch.Tensor:
         return torch.zeros_like(_t(x))
 
+    @staticmethod
+    def stop_gradient(x: torch.Tensor) -> torch.Tensor:
+        return x.detach()
+
     def spike(self, x: torch.Tensor) -> torch.Tensor:
         return self.surrogate.spike(x)
 
@@ -78,8 +83,9 @@ class SurrogateSlope(sympy.Function):
 
     nargs = 1
 
-    def _latex(self, printer: Any) -> str:
-        return r"\sigma\left(%s\right)" % printer._print(self.args[0])
+    def _latex(self, printer: Any, exp: str | None = None) -> str:
+        tex = r"\sigma\left(%s\right)" % printer._print(self.args[0])
+        return tex if exp is None else r"%s^{%s}" % (tex, exp)  # σ(a)² is printed with exp=
 
     def _sympystr(self, printer: Any) -> str:
         return "σ(%s)" % printer._print(self.args[0])
@@ -93,11 +99,24 @@ class Spike(sympy.Function):
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         return SurrogateSlope(self.args[0])
 
-    def _latex(self, printer: Any) -> str:
-        return r"\Theta\left(%s\right)" % printer._print(self.args[0])
+    def _latex(self, printer: Any, exp: str | None = None) -> str:
+        tex = r"\Theta\left(%s\right)" % printer._print(self.args[0])
+        return tex if exp is None else r"%s^{%s}" % (tex, exp)
 
     def _sympystr(self, printer: Any) -> str:
         return "Θ(%s)" % printer._print(self.args[0])
+
+
+class StopGradient(sympy.Function):
+    """x with derivative 0 (a detached path, e.g. a detached reset)."""
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        return sympy.Integer(0)
+
+    def _sympystr(self, printer: Any) -> str:
+        return "sg(%s)" % printer._print(self.args[0])
 
 
 class SympyOps:
@@ -122,6 +141,10 @@ class SympyOps:
     @staticmethod
     def spike(x: Any) -> sympy.Expr:
         return Spike(x)
+
+    @staticmethod
+    def stop_gradient(x: Any) -> sympy.Expr:
+        return StopGradient(x)
 
     def __repr__(self) -> str:
         return "SympyOps()"

@@ -44,7 +44,7 @@ def alif_step(ops: Any, x: Any, state: ALIFState, p: ALIFParams) -> tuple[Any, A
     theta_t = p.theta0 + p.beta * a
     u = alpha * state.u + (1 - alpha) * x
     z = ops.spike(u - theta_t)
-    reset = z.detach() if p.detach_reset else z
+    reset = ops.stop_gradient(z) if p.detach_reset else z
     return z, ALIFState(u - reset * theta_t, a, z)
 
 

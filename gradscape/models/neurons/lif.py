@@ -33,7 +33,7 @@ def lif_step(ops: Any, x: Any, state: LIFState, p: LIFParams) -> tuple[Any, LIFS
     alpha = ops.exp(-1 / ops.abs(p.tau_mem))
     u = alpha * state.u + (1 - alpha) * x
     z = ops.spike(u - p.theta)
-    reset = z.detach() if p.detach_reset else z
+    reset = ops.stop_gradient(z) if p.detach_reset else z
     return z, LIFState(u - reset * p.theta)
 
 

@@ -1,0 +1,317 @@
+"""Symbolic gradient transition matrices: closed forms of the paper, and the cross-check against
+torch autograd of the very same step function."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytest
+import sympy
+import torch
+
+from gradscape.errors import UserError
+from gradscape.gradflow.parameter_map import divergence_boundary_curve
+from gradscape.gradflow.symbolic import (
+    SymbolicTimeout,
+    derivation_times,
+    derive,
+    run_with_timeout,
+)
+from gradscape.models import Neuron, Normal, Uniform
+from gradscape.models.neurons import RF_VARIANTS, get_neuron
+from gradscape.models.ops import Spike, SurrogateSlope, TorchOps
+
+DT = 0.01
+
+
+def _same(a: sympy.Expr, b: sympy.Expr) -> bool:
+    return sympy.simplify(sympy.expand(a - b)) == 0
+
+
+def _matches(values: list[sympy.Expr], expected: list[sympy.Expr]) -> bool:
+    """values equal expected as multisets, up to simplification."""
+    rest = list(values)
+    for e in expected:
+        hit = next((v for v in rest if _same(v, e)), None)
+        if hit is None:
+            return False
+        rest.remove(hit)
+    return not rest
+
+
+# ---------------------------------------------------------------------- closed forms
+def test_brf_membrane_block_closed_form() -> None:
+    jac = derive("brf", symbolic_constants=True)
+    d, w, bp = (jac.param_symbols[k] for k in ("dt", "omega", "b_offset"))
+    q = jac.state_symbols[jac.state_fields.index("q")]
+    p = (-1 + sympy.sqrt(1 - (d * w) ** 2)) / d  # the paper's p(ω), written out by hand
+    b = p - bp - q
+    res = jac.eigenvalues("membrane")
+    assert res.closed_form, res.note
+    assert _matches(res.values, [1 + d * b + sympy.I * d * w, 1 + d * b - sympy.I * d * w])
+
+    rho2 = jac.spectral_radius("membrane") ** 2
+    assert _same(rho2, (1 + d * b) ** 2 + (d * w) ** 2)
+    assert _same(rho2, 1 - 2 * d * (bp + q) * sympy.sqrt(1 - (d * w) ** 2) + d**2 * (bp + q) ** 2)
+
+    # On the boundary (b' = q = 0) |λ| = 1 exactly: the two eigenvalues are conjugate (λ₋ is λ₊
+    # with i → −i) and their product λ₊λ₋ = |λ|² simplifies to 1.
+    on = {bp: 0, q: 0}
+    lp, lm = (v.subs(on) for v in res.values)
+    assert sympy.expand(lm - lp.subs(sympy.I, -sympy.I)) == 0
+    assert sympy.simplify(sympy.expand(lp * lm) - 1) == 0
+    assert sympy.simplify(rho2.subs(on) - 1) == 0
+
+    num = derive("brf", params={"omega": 50, "b_offset": 1}, state={"q": 0})
+    assert float(num.spectral_radius("membrane")) == pytest.approx(0.99135, abs=5e-6)
+
+
+def test_vanilla_rf_unit_circle_roots() -> None:
+    jac = derive("rf", symbolic_constants=True)
+    d, w, bp = (jac.param_symbols[k] for k in ("dt", "omega", "b_offset"))
+    b = sympy.Symbol("b", real=True)
+    rho2 = (jac.spectral_radius("membrane") ** 2).subs(bp, -b)  # vanilla RF: b = −b'
+    assert _same(rho2, (1 + d * b) ** 2 + (d * w) ** 2)
+    r_lo = (-1 - sympy.sqrt(1 - (d * w) ** 2)) / d
+    r_hi = (-1 + sympy.sqrt(1 - (d * w) ** 2)) / d
+    assert _matches(sympy.solve(sympy.Eq(rho2, 1), b), [r_lo, r_hi])
+    # |λ|² − 1 = δ²(b − r_lo)(b − r_hi): > 0 exactly outside [r_lo, r_hi].
+    assert _same(rho2 - 1, d**2 * (b - r_lo) * (b - r_hi))
+
+    # For 0 ≤ b' < (1 + sqrt(1 − (δω)²))/δ, b = −b' > r_lo, so |λ| > 1 ⇔ −b' > p(ω).
+    f = sympy.lambdify((w, bp), jac.spectral_radius("membrane").subs(d, sympy.Rational(1, 100)))
+    for omega in (10.0, 50.0, 70.0, 99.0):
+        p = float(divergence_boundary_curve(omega, DT))
+        upper = (1 + np.sqrt(1 - (DT * omega) ** 2)) / DT
+        for b_off in np.linspace(0.0, upper * 0.999, 25):
+            assert (f(omega, b_off) > 1) == (-b_off > p)
+
+    num = derive("rf", params={"omega": 70, "b_offset": 1})
+    assert float(num.spectral_radius("membrane")) == pytest.approx(1.21248, abs=5e-6)
+
+
+def test_brf_subthreshold_full_state() -> None:
+    jac = derive("brf")
+    res = jac.eigenvalues("sub")
+    assert res.closed_form, res.note
+    membrane = jac.eigenvalues("membrane").values
+    assert _matches(res.values, [*membrane, sympy.Rational(9, 10)])
+    lp, lm = membrane
+    assert sympy.expand(lm - lp.subs(sympy.I, -sympy.I)) == 0  # λ and λ̄
+
+
+def test_alif_and_lif_subthreshold() -> None:
+    jac = derive("alif")
+    tm, ta = jac.param_symbols["tau_mem"], jac.param_symbols["tau_adp"]
+    alpha, rho_a = sympy.exp(-1 / tm), sympy.exp(-1 / ta)
+    res = jac.eigenvalues("sub")
+    assert res.closed_form
+    assert _matches(res.values, [alpha, rho_a, sympy.S.Zero])
+    assert _matches(jac.eigenvalues("membrane").values, [alpha])
+    assert jac.spectral_radius("sub") == sympy.Max(alpha, rho_a)
+
+    lif = derive("lif")
+    alpha = sympy.exp(-1 / lif.param_symbols["tau_mem"])
+    assert _matches(lif.eigenvalues("sub").values, [alpha])
+    assert _matches(lif.eigenvalues("membrane").values, [alpha])
+
+
+@pytest.mark.parametrize("omega", [1, 15, 50, 70, 99])
+def test_unit_modulus_on_divergence_boundary(omega: int) -> None:
+    jac = derive("brf", params={"omega": omega, "b_offset": 0}, state={"q": 0})
+    assert sympy.simplify(jac.spectral_radius("membrane") - 1) == 0
+    p = float(divergence_boundary_curve(omega, DT))
+    assert abs(1 + DT * (p + 1j * omega)) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_numeric_fallback_and_text_outputs() -> None:
+    point = {"u": 0.9, "v": 0.1, "q": 0.2}
+    jac = derive("brf", params={"omega": 40, "b_offset": 0.5}, state=point, x=5)
+    res = jac.eigenvalues("full")
+    assert not res.closed_form and "numeric" in res.note
+    # Independent: numpy eigenvalues of the lambdified J at the same point.
+    f = derive("brf").lambdify_torch("full")
+    tens = {k: torch.tensor(v, dtype=torch.float64) for k, v in point.items()}
+    J = f(tens, torch.tensor(5.0, dtype=torch.float64), {"omega": 40.0, "b_offset": 0.5}).numpy()
+    want = np.sort_complex(np.linalg.eigvals(J))
+    assert np.allclose(np.sort_complex(res.numeric()), want, atol=1e-12)
+    assert float(jac.spectral_radius("full")) == pytest.approx(np.abs(want).max(), abs=1e-12)
+
+    sym = derive("brf")
+    assert not sym.eigenvalues("full").closed_form and sym.eigenvalues("full").values == []
+    assert sym.spectral_radius("full") is None
+    text = sym.to_text()
+    assert "σ(" in text and "membrane block (u, v)" in text and "9/10" in text
+    latex = sym.to_latex()
+    assert r"\sigma" in latex and r"\omega" in latex and r"\begin{align*}" in latex
+
+
+def test_time_limit_falls_back() -> None:
+    t0 = time.perf_counter()
+    with pytest.raises(SymbolicTimeout):
+        run_with_timeout(lambda: time.sleep(3), 0.2)
+    assert time.perf_counter() - t0 < 2.0
+    box: list[Any] = []
+
+    def in_thread() -> None:  # no SIGALRM outside the main thread: worker-thread path
+        try:
+            run_with_timeout(lambda: time.sleep(3), 0.2)
+        except SymbolicTimeout as exc:
+            box.append(exc)
+
+    th = threading.Thread(target=in_thread)
+    th.start()
+    th.join(5)
+    assert box and isinstance(box[0], SymbolicTimeout)
+    assert run_with_timeout(lambda: 42, 1.0) == 42
+
+    jac = derive("brf", params={"omega": 40, "b_offset": 0.5}, state={"u": 0.9, "v": 0.1, "q": 0.2}, x=5)
+    res = jac.eigenvalues("sub", timeout=1e-6)  # far too short: falls back and says so
+    assert not res.closed_form and "timed out" in res.note and "numeric" in res.note
+    assert len(res.values) == 3
+
+
+def test_derivation_times() -> None:
+    times = derivation_times(["lif"])
+    assert set(times) == {"lif"} and times["lif"] > 0
+
+
+# ---------------------------------------------------------------------- autograd cross-check
+class QState(NamedTuple):
+    u: Any
+    w: Any
+
+
+@dataclass(frozen=True)
+class QParams:
+    tau: Any
+    k: Any
+    dt: float = 0.1
+    theta: float = 1.0
+    u_reset: float = -0.2
+    tau_w: float = 5.0
+
+
+def qif_step(ops: Any, x: Any, s: QState, p: QParams) -> tuple[Any, QState]:
+    """Quadratic integrate-and-fire with a tanh adaptation current, defined only in this test."""
+    leak = ops.exp(-p.dt / ops.abs(p.tau))
+    u = leak * s.u + p.dt * (p.k * s.u**2 - s.w + x)
+    w = s.w + p.dt * (ops.tanh(s.u) + ops.sigmoid(s.u) - s.w) / p.tau_w
+    z = ops.spike(u - p.theta)
+    return z, QState(u - z * (u - p.u_reset), w)
+
+
+QIF = Neuron(
+    name="qif-test",
+    step=qif_step,
+    state=QState,
+    params=QParams,
+    init={"tau": Uniform(5.0, 30.0), "k": Normal(0.5, 0.2)},
+    membrane=("u",),
+)
+
+NEURONS_TO_CHECK = [*RF_VARIANTS, "alif", "lif", "qif"]
+
+
+def _neuron(name: str) -> Neuron:
+    return QIF if name == "qif" else get_neuron(name)
+
+
+@pytest.mark.parametrize("name", NEURONS_TO_CHECK)
+def test_symbolic_jacobian_equals_autograd(name: str) -> None:
+    neuron = _neuron(name)
+    jac = derive(neuron)
+    gen = torch.Generator().manual_seed(7)
+    n = 4
+    raw = neuron.sample_init(n, gen)
+    # random signs: the neuron uses |param|, and lambdify_torch must follow it exactly
+    signs = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    params = {k: (v.double() * signs).clone() for k, v in raw.items()}
+    if "omega" in params:  # keep δω < 1 for the divergence boundary
+        params["omega"] = params["omega"].clamp(-90, 90)
+    states = {
+        f: torch.empty(n, dtype=torch.float64).uniform_(-1, 1, generator=gen) for f in neuron.state_fields
+    }
+    # Put the spike's argument a at r ∈ [−0.5, 0.5] (σ(a) far from 0) by solving a(x) = r for x.
+    spike = jac.spike_real
+    assert isinstance(spike, Spike)
+    r = torch.empty(n, dtype=torch.float64).uniform_(-0.5, 0.5, generator=gen)
+    xs = []
+    for i in range(n):
+        subs = {s: float(states[f][i]) for s, f in zip(jac.state_symbols, jac.state_fields, strict=True)}
+        subs.update({sym: float(params[k][i]) for k, sym in jac.real_param_symbols.items()})
+        (xi,) = sympy.solve(spike.args[0].subs(subs) - float(r[i]), jac.input_symbol)
+        xs.append(float(xi))
+    x = torch.tensor(xs, dtype=torch.float64)
+
+    J_sym = jac.lambdify_torch("full")(states, x, params)
+    assert J_sym.shape == (n, len(neuron.state_fields), len(neuron.state_fields))
+
+    ops = TorchOps()
+    for i in range(n):
+        p_i = neuron.make_params({k: v[i] for k, v in params.items()})
+
+        def step_vec(s: torch.Tensor, i: int = i, p_i: Any = p_i) -> torch.Tensor:
+            _, new = neuron.step(ops, x[i], neuron.state(*s.unbind(0)), p_i)
+            return torch.stack([torch.as_tensor(e, dtype=torch.float64) for e in new])
+
+        s0 = torch.stack([states[f][i] for f in neuron.state_fields])
+        J_auto = torch.func.jacrev(step_vec)(s0)
+        assert torch.allclose(J_sym[i], J_auto, rtol=0, atol=1e-10), (name, i, J_sym[i], J_auto)
+
+    if jac.J_real.has(SurrogateSlope):  # the spike path really was exercised
+        J_sub = jac.lambdify_torch("sub")(states, x, params)
+        assert (J_sym - J_sub).abs().amax() > 1e-3
+
+
+# ---------------------------------------------------------------------- untraceable steps
+def test_lstm_cannot_be_traced() -> None:
+    with pytest.raises(UserError, match=r"'lstm' uses a function the sympy backend cannot trace.*unflatten"):
+        derive("lstm")
+
+
+BAD_NEURON = """
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+
+from gradscape.models import Neuron, Normal
+
+
+class S(NamedTuple):
+    u: Any
+
+
+@dataclass(frozen=True)
+class P:
+    tau: Any
+
+
+def step(ops, x, s, p):
+    u = torch.exp(-1 / p.tau) * s.u + x
+    return ops.spike(u - 1), S(u)
+
+
+Bad = Neuron(name="bad-torch", step=step, state=S, params=P, init={"tau": Normal(20.0, 5.0)}, membrane=("u",))
+"""
+
+
+def test_neuron_file_calling_torch_gives_user_error(tmp_path: Any) -> None:
+    path = tmp_path / "bad_neuron.py"
+    path.write_text(BAD_NEURON)
+    with pytest.raises(
+        UserError, match=r"'bad-torch' uses a function the sympy backend cannot trace.*torch\.exp"
+    ):
+        derive(f"{path}:Bad")
+
+
+def test_unknown_parameter_is_user_error() -> None:
+    with pytest.raises(UserError, match="no parameter"):
+        derive("brf", params={"omgea": 3})
+    with pytest.raises(UserError, match="no state field"):
+        derive("brf", state={"w": 3})
