@@ -1,0 +1,524 @@
+"""Training a recurrent network on a task: Adam, linear LR decay to 0, (truncated) BPTT, run folders.
+
+One epoch: the training split is shuffled with the seed ``100003·seed + epoch`` (so a resumed run
+sees the same order), each mini-batch is run forward, the loss L of
+:func:`~gradscape.models.objectives.sequence_loss` is backpropagated, gradients are clipped to norm
+``clip`` (if set), Adam steps, and ``model.project_()`` puts parameters back into their valid set
+(BRF: δω < 1, counted as ``omega_clamped``). After the epoch the learning rate is multiplied by the
+``LinearLR`` factor 1 − e/E (it reaches 0 after E epochs), validation and test splits are
+evaluated and the run folder (:mod:`gradscape.models.run_folder`) is updated.
+
+Truncated BPTT with length K (``tbptt``):
+
+* ``reference`` (the BRF reference's ALIF scripts): an optimiser step after every step t with
+  t mod K = 0 and t ≥ sub_seq_length (so t = 0 is one when scoring starts at 0), and after t = T − 1;
+  the state is detached after each. Per-step loss: the (summed or averaged) loss of the steps since
+  the previous truncation point; label-last: the loss ℓ_t at the truncation point itself against the
+  sequence label. Parameters change within a sequence, as in the reference.
+* ``standard``: chunks [0, K), [K, 2K), …; one step per chunk over that chunk's loss (label-last: only
+  the final chunk carries a loss, so only it produces a step).
+
+A non-finite loss ends the run with status ``diverged`` (checked once per mini-batch, never inside
+the time loop); everything written until then stays.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from gradscape.errors import UserError
+from gradscape.io import atomic_write_json, config_hash, provenance
+from gradscape.models.checkpoints import model_config, save_checkpoint
+from gradscape.models.device import resolve_device
+from gradscape.models.evaluation import evaluate
+from gradscape.models.network import NetState, RecurrentNetwork
+from gradscape.models.objectives import correct_counts, sequence_loss
+from gradscape.models.run_folder import (
+    ITERATION_COLUMNS,
+    METRIC_COLUMNS,
+    append_csv,
+    read_status,
+    truncate_csv,
+    write_csv,
+    write_status,
+)
+from gradscape.models.training_config import TrainConfig, default_config, load_toml, model_family
+
+__all__ = [
+    "TrainConfig",
+    "default_config",
+    "load_toml",
+    "model_family",
+    "train",
+    "train_seeds",
+    "truncation_chunks",
+    "shuffle_seed",
+    "parse_seeds",
+]
+
+#: settings that may differ between an interrupted run and its resumption (they do not change results).
+_RESUMABLE_DIFFERENCES = {"device", "download", "data_dir", "compile"}
+
+
+def shuffle_seed(seed: int, epoch: int) -> int:
+    return 100003 * int(seed) + int(epoch)
+
+
+def truncation_chunks(
+    T: int, tbptt: int | None, mode: str = "reference", sub_seq_length: int = 0
+) -> list[tuple[int, int]]:
+    """The [start, end) step ranges after each of which the optimiser steps (module docstring)."""
+    if not tbptt:
+        return [(0, T)]
+    K = int(tbptt)
+    if mode == "reference":
+        ends = sorted({t + 1 for t in range(sub_seq_length, T) if t % K == 0} | {T})
+    elif mode == "standard":
+        ends = [min(e, T) for e in range(K, T + K, K)]
+    else:
+        raise UserError(f"unknown TBPTT mode {mode!r}; choose reference or standard")
+    starts = [0, *ends[:-1]]
+    return list(zip(starts, ends, strict=True))
+
+
+def _detach(state: NetState) -> NetState:
+    neuron = type(state.neuron)(*(f.detach() for f in state.neuron))
+    return NetState(state.z.detach(), neuron, state.o.detach())
+
+
+@dataclass
+class _BatchResult:
+    outputs: torch.Tensor  # (T, B, C), detached
+    losses: list[torch.Tensor]  # one per optimiser step, detached
+    steps: int
+    clamped: torch.Tensor
+
+
+def _chunk_loss(
+    out: torch.Tensor, y: torch.Tensor, start: int, end: int, cfg: TrainConfig
+) -> torch.Tensor | None:
+    s = cfg.sub_seq_length
+    if cfg.loss_mode == "last":
+        yy = y if y.dim() == 1 else y[start:end]
+        return sequence_loss(out, yy, mode="last")
+    if end <= s:
+        return None
+    yy = y if y.dim() == 1 else y[start:end]
+    return sequence_loss(out, yy, mode="per_step", sub_seq_length=max(0, s - start), reduction=cfg.reduction)
+
+
+def train_batch(
+    model: RecurrentNetwork,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: TrainConfig,
+    optimizer: torch.optim.Optimizer,
+    step_fn: Any = None,
+) -> _BatchResult:
+    """Forward, backward and optimiser step(s) on one mini-batch (x (T, B, I), y (B,) or (T, B))."""
+    T = x.shape[0]
+    chunks = truncation_chunks(T, cfg.tbptt, cfg.tbptt_mode, cfg.sub_seq_length)
+    state = None
+    outs, losses = [], []
+    clamped = torch.zeros((), dtype=torch.long, device=x.device)  # stays on the device: no sync
+    steps = 0
+    kwargs: dict[str, Any] = {"fast": cfg.fast}
+    if step_fn is not None:
+        kwargs["step_fn"] = step_fn
+    for start, end in chunks:
+        run = model(x[start:end], state=state, **kwargs)
+        outs.append(run.outputs.detach())
+        loss = _chunk_loss(run.outputs, y, start, end, cfg)
+        if cfg.loss_mode == "last" and cfg.tbptt_mode == "standard" and end < T:
+            loss = None  # standard TBPTT with one label: only the final chunk is scored
+        if loss is not None:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            optimizer.step()
+            clamped = clamped + model.project_().to(clamped.device)
+            losses.append(loss.detach())
+            steps += 1
+        state = _detach(run.final)
+    return _BatchResult(torch.cat(outs), losses, steps, clamped)
+
+
+def _subset(split: Any, n: int | None, seed: int) -> Any:
+    return split if n is None else split.subset(int(n), seed)
+
+
+def _make_step_fn(model: RecurrentNetwork, cfg: TrainConfig) -> Any:
+    if not cfg.compile:
+        return None
+    try:
+        from gradscape.models.fastpath import make_step
+    except ImportError:
+        raise UserError("--compile needs gradscape.models.fastpath, which this install lacks") from None
+    return make_step(model.neuron, compile=True)
+
+
+def _load_data(cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
+    from gradscape.models.datasets import load_task
+
+    data = load_task(
+        cfg.task,
+        data_dir=cfg.data_dir,
+        seed=cfg.data_seed,
+        permutation=cfg.permutation,
+        download=cfg.download,
+        ecg_exclude_unlabelled=cfg.ecg_exclude_unlabelled,
+    )
+    splits = {
+        "train": _subset(data.train, cfg.train_samples, cfg.data_seed),
+        "val": _subset(data.val, cfg.eval_samples, cfg.data_seed),
+        "test": _subset(data.test, cfg.eval_samples, cfg.data_seed),
+    }
+    info = dict(data.info)
+    if data.permutation is not None and "permutation" not in info:
+        info["permutation"] = [int(v) for v in data.permutation.tolist()]
+    info["used_sizes"] = {k: len(v) for k, v in splits.items()}
+    info["used_sources"] = {k: v.source for k, v in splits.items()}
+    return (data, splits), info
+
+
+def _comparable(cfg_dict: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in cfg_dict.items() if k not in _RESUMABLE_DIFFERENCES}
+
+
+def train(
+    config: TrainConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True
+) -> dict[str, Any]:
+    """Train per ``config`` into the run folder ``out_dir`` (see :mod:`gradscape.models.run_folder`).
+
+    With ``resume``, continue from ``last.pt`` exactly (a finished run is left as it is). Returns
+    ``{"status", "epoch", "best_epoch", "best_val_loss", "out", "metrics"}`` (last metrics row).
+    """
+    cfg = config
+    out = Path(out_dir)
+    last_path = out / "last.pt"
+    status = read_status(out)
+    if resume and status and status.get("status") in ("finished", "diverged", "stopped"):
+        return {**status, "out": str(out)}
+    if not resume and (last_path.exists() or (out / "metrics.csv").exists()):
+        raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    device = resolve_device(cfg.device)
+    (data, splits), info = _load_data(cfg)
+    model = RecurrentNetwork(
+        cfg.model,
+        data.input_size,
+        cfg.hidden_size,
+        data.num_classes,
+        init=cfg.init or None,
+        tau_out=cfg.tau_out,
+        surrogate=cfg.surrogate,
+        seed=cfg.seed,
+    ).to(device)
+    step_fn = _make_step_fn(model, cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.LinearLR(
+        optimizer, start_factor=1.0, end_factor=0.0, total_iters=cfg.epochs
+    )
+    cfg_dict = cfg.to_dict()
+    ckpt_meta = {"config": cfg_dict, "data": info, "task": cfg.task}
+    eval_kw = dict(
+        mode=cfg.loss_mode,
+        sub_seq_length=cfg.sub_seq_length,
+        batch_size=cfg.eval_batch_size,
+        device=device,
+        fast=cfg.fast,
+        step_fn=step_fn,
+    )
+
+    rows: list[dict[str, Any]] = []
+    iteration = 0
+    best_val, best_epoch = math.inf, 0
+    wall0 = 0.0
+    start_epoch = 1
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    def wall() -> float:
+        return wall0 + time.perf_counter() - t0
+
+    if resume and last_path.exists():
+        ckpt = torch.load(last_path, map_location="cpu", weights_only=True)
+        if _comparable(ckpt.get("config", {})) != _comparable(cfg_dict):
+            diff = sorted(
+                k
+                for k in set(_comparable(cfg_dict)) | set(_comparable(ckpt.get("config", {})))
+                if ckpt.get("config", {}).get(k) != cfg_dict.get(k)
+            )
+            raise UserError(f"{out} holds a run with other settings ({', '.join(diff)}); cannot resume it")
+        model.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if torch.cuda.is_available() and ckpt["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        rows = list(ckpt["metrics"])
+        iteration = int(ckpt["iteration"])
+        best_val, best_epoch = float(ckpt["best_val_loss"]), int(ckpt["best_epoch"])
+        wall0 = float(ckpt["wall_time_s"])
+        start_epoch = int(ckpt["epoch"]) + 1
+        write_csv(out / "metrics.csv", METRIC_COLUMNS, rows)
+        truncate_csv(out / "iterations.csv", ITERATION_COLUMNS, iteration)
+    else:
+        atomic_write_json(
+            out / "config.json",
+            {
+                "config": cfg_dict,
+                "config_hash": config_hash(_comparable(cfg_dict)),
+                "model": {**model_config(model, cfg.model), "init": model.init_spec},
+                "data": info,
+                "indices": {k: v.indices.tolist() for k, v in splits.items()},
+                "provenance": provenance(),
+            },
+        )
+        write_status(out, "running", epoch=0)
+        save_checkpoint(out / "init.pt", model, cfg.model, epoch=0, **ckpt_meta)
+        train0 = evaluate(model, splits["train"], **eval_kw)
+        val0 = evaluate(model, splits["val"], **eval_kw)
+        test0 = evaluate(model, splits["test"], **eval_kw)
+        rows = [_row(0, optimizer.param_groups[0]["lr"], train0, val0, test0, 0, 0, wall())]
+        write_csv(out / "metrics.csv", METRIC_COLUMNS, rows)
+        write_csv(out / "iterations.csv", ITERATION_COLUMNS, [])
+        best_val, best_epoch = val0["loss"], 0
+        save_checkpoint(out / "best.pt", model, cfg.model, epoch=0, val=val0, **ckpt_meta)
+        _save_last(
+            out, model, cfg, optimizer, scheduler, rows, 0, iteration, best_val, best_epoch, wall(), ckpt_meta
+        )
+
+    status_name = "finished"
+    epoch = start_epoch - 1
+    if cfg.stop_at_val_acc is not None and rows and float(rows[-1]["val_accuracy"]) >= cfg.stop_at_val_acc:
+        status_name = "stopped"
+    else:
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            lr = optimizer.param_groups[0]["lr"]
+            model.train()
+            loss_sum = torch.zeros((), dtype=torch.float64)
+            n_seen = 0
+            correct = torch.zeros((), dtype=torch.long, device=device)
+            scored = torch.zeros((), dtype=torch.long, device=device)
+            clamped = torch.zeros((), dtype=torch.long, device=device)
+            steps = 0
+            it_rows: list[dict[str, Any]] = []
+            n_batches = -(-len(splits["train"]) // cfg.batch_size)
+            if cfg.max_batches is not None:
+                n_batches = min(n_batches, cfg.max_batches)
+            from gradscape.models.datasets import batches
+
+            it = batches(
+                splits["train"],
+                cfg.batch_size,
+                shuffle=True,
+                seed=shuffle_seed(cfg.seed, epoch),
+                device=device,
+            )
+            bar = tqdm(it, total=n_batches, desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress)
+            diverged = False
+            for b, (x, y) in enumerate(bar):
+                if b >= n_batches:
+                    break
+                res = train_batch(model, x, y, cfg, optimizer, step_fn)
+                report = sequence_loss(
+                    res.outputs, y, mode=cfg.loss_mode, sub_seq_length=cfg.sub_seq_length, reduction="mean"
+                )
+                check = torch.stack([report.double(), *(v.double() for v in res.losses)])
+                # the one host sync per mini-batch: the logged loss and whether every loss was finite
+                value, ok = torch.stack([check[0], torch.isfinite(check).all().double()]).tolist()
+                finite = ok == 1.0
+                it_rows.append(
+                    {
+                        "iteration": iteration,
+                        "epoch": epoch,
+                        "batch": b,
+                        "loss": value,
+                        "optimizer_steps": res.steps,
+                        "lr": lr,
+                    }
+                )
+                iteration += 1
+                if not finite:
+                    diverged = True
+                    break
+                c, s = correct_counts(res.outputs, y, mode=cfg.loss_mode, sub_seq_length=cfg.sub_seq_length)
+                correct += c
+                scored += s
+                loss_sum += value * x.shape[1]
+                n_seen += x.shape[1]
+                clamped += res.clamped
+                steps += res.steps
+                bar.set_postfix(loss=f"{value:.4f}")
+            bar.close()
+            append_csv(out / "iterations.csv", ITERATION_COLUMNS, it_rows)
+            if diverged:
+                status_name = "diverged"
+                break
+            scheduler.step()
+            train_m = {
+                "loss": float(loss_sum) / max(n_seen, 1),
+                "accuracy": 100.0 * int(correct) / max(int(scored), 1),
+            }
+            val = evaluate(model, splits["val"], **eval_kw)
+            test = evaluate(model, splits["test"], **eval_kw)
+            rows.append(_row(epoch, lr, train_m, val, test, int(clamped), steps, wall()))
+            write_csv(out / "metrics.csv", METRIC_COLUMNS, rows)
+            if not math.isfinite(val["loss"]):
+                status_name = "diverged"
+                break
+            if val["loss"] < best_val:
+                best_val, best_epoch = val["loss"], epoch
+                save_checkpoint(out / "best.pt", model, cfg.model, epoch=epoch, val=val, **ckpt_meta)
+            _save_last(
+                out,
+                model,
+                cfg,
+                optimizer,
+                scheduler,
+                rows,
+                epoch,
+                iteration,
+                best_val,
+                best_epoch,
+                wall(),
+                ckpt_meta,
+            )
+            write_status(out, "running", epoch=epoch)
+            if cfg.stop_at_val_acc is not None and val["accuracy"] >= cfg.stop_at_val_acc:
+                status_name = "stopped"
+                break
+    final = {"epoch": epoch, "best_epoch": best_epoch, "best_val_loss": best_val}
+    if status_name == "diverged":
+        final["message"] = (
+            f"non-finite loss in epoch {epoch}; metrics and checkpoints up to epoch {epoch - 1} kept"
+        )
+    write_status(out, status_name, **final)
+    return {"status": status_name, **final, "out": str(out), "metrics": rows[-1] if rows else None}
+
+
+def _row(
+    epoch: int,
+    lr: float,
+    train_m: dict[str, float],
+    val: dict[str, float],
+    test: dict[str, float],
+    clamped: int,
+    steps: int,
+    wall_s: float,
+) -> dict[str, Any]:
+    return {
+        "epoch": epoch,
+        "lr": float(lr),
+        "train_loss": train_m["loss"],
+        "train_accuracy": train_m["accuracy"],
+        "val_loss": val["loss"],
+        "val_accuracy": val["accuracy"],
+        "test_loss": test["loss"],
+        "test_accuracy": test["accuracy"],
+        "sops_per_sample": test["sops_per_sample"],
+        "sops_per_step": test["sops_per_step"],
+        "spikes_per_neuron_step": test["spikes_per_neuron_step"],
+        "omega_clamped": int(clamped),
+        "optimizer_steps": int(steps),
+        "wall_time_s": float(wall_s),
+    }
+
+
+def _save_last(
+    out: Path,
+    model: RecurrentNetwork,
+    cfg: TrainConfig,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    rows: list[dict[str, Any]],
+    epoch: int,
+    iteration: int,
+    best_val: float,
+    best_epoch: int,
+    wall_s: float,
+    meta: dict[str, Any],
+) -> None:
+    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+    rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    save_checkpoint(
+        out / "last.pt",
+        model,
+        cfg.model,
+        epoch=epoch,
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict(),
+        rng=rng,
+        metrics=rows,
+        iteration=iteration,
+        best_val_loss=best_val,
+        best_epoch=best_epoch,
+        wall_time_s=wall_s,
+        **meta,
+    )
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` → [0, 1, 2, 3, 4]; ``"0,2,3"`` → [0, 2, 3]; mixed ``"0-2,7"``."""
+    seeds: list[int] = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if "-" in part:
+                a, b = (int(v) for v in part.split("-", 1))
+                if b < a:
+                    raise ValueError
+                seeds.extend(range(a, b + 1))
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        raise UserError(f"cannot read seeds {text!r}: write e.g. 0-4 or 0,2,3") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UserError(f"seeds {text!r} must name each seed once")
+    return seeds
+
+
+def train_seeds(
+    config: TrainConfig,
+    seeds: list[int],
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Train one run per seed into ``out_dir/seed-<s>``, one after another.
+
+    Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) rank r trains seeds[r::world] — a seed-parallel
+    run matrix, no gradient synchronisation (``torch.distributed`` with gloo only to wait for all).
+    """
+    rank = int(os.environ.get("RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    dist = None
+    if world > 1:
+        import torch.distributed as dist_mod
+
+        if dist_mod.is_available():
+            dist = dist_mod
+            if not dist.is_initialized():
+                dist.init_process_group("gloo")
+    results = []
+    try:
+        for s in seeds[rank::world]:
+            results.append(
+                train(config.replace(seed=s), Path(out_dir) / f"seed-{s}", resume=resume, progress=progress)
+            )
+        if dist is not None:
+            dist.barrier()
+    finally:
+        if dist is not None and dist.is_initialized():
+            dist.destroy_process_group()
+    return results
