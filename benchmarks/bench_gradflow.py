@@ -1,0 +1,145 @@
+"""Speed of the gradient-flow analysis (a benchmark, not a test).
+
+Prints, in one run:
+
+1. per-neuron J_t = ∂s_t/∂s_{t−1} and its spectra (membrane |λ|, full ρ, singular values) for every
+   neuron and step of a BRF network, H = 256, T = 784 (S-MNIST length), batch 1 and batch 32, float32,
+   by :func:`gradscape.gradflow.jacobians.trajectory_spectra` (vmap over neurons × steps × samples of
+   jacfwd of the neuron's own step);
+2. the same per step by a dense ``torch.autograd.functional.jacobian`` of the whole hidden state
+   (H·k = 768 entries per sample) followed by the same block spectra: timed on a few steps and
+   extrapolated linearly to T (said in the output), and the ratio dense / batched (target ≥ 50×);
+3. the time of the full symbolic derivation (J, eigenvalues and ρ of membrane block, J_sub and J, and
+   the LaTeX report) of each built-in spiking neuron.
+
+Usage: ``python benchmarks/bench_gradflow.py [--device auto] [--dense-steps 3] [--batches 1,32]
+[--threads N]``. On a shared, oversubscribed CPU ``--threads 1`` is much less noisy: torch's intra-op
+threads then spin-wait for each other on every small elementwise op.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from gradscape.gradflow.jacobians import (
+    block_spectra,
+    membrane_indices,
+    record_trajectory,
+    trajectory_spectra,
+)
+from gradscape.models.device import resolve_device
+from gradscape.models.network import RecurrentNetwork
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _inputs(T: int, B: int, seed: int) -> tuple[torch.Tensor, str]:
+    try:
+        from gradscape.models.datasets import load_task
+
+        split = load_task("smnist").test.subset(B, seed=seed)
+        return split.inputs.transpose(0, 1).contiguous()[
+            :T
+        ], f"S-MNIST test images (indices {split.indices[:4].tolist()}…)"
+    except Exception as exc:  # the benchmark still runs without the data
+        g = torch.Generator().manual_seed(seed)
+        return torch.rand(T, B, 1, generator=g), f"uniform random pixels ({type(exc).__name__}: no MNIST)"
+
+
+def bench_batched(net: RecurrentNetwork, x: torch.Tensor, device: torch.device) -> tuple[float, float, dict]:
+    _sync(device)
+    t0 = time.perf_counter()
+    traj = record_trajectory(net, x)
+    _sync(device)
+    t1 = time.perf_counter()
+    spec = trajectory_spectra(net, trajectory=traj)
+    _sync(device)
+    t2 = time.perf_counter()
+    return (
+        t1 - t0,
+        t2 - t1,
+        {"membrane_rho_max": float(spec.membrane_rho.max()), "n": spec.membrane_rho.numel()},
+    )
+
+
+def bench_dense(net: RecurrentNetwork, x: torch.Tensor, steps: int, device: torch.device) -> float:
+    """Seconds per time step (all samples) of the dense route, measured on ``steps`` steps."""
+    traj = record_trajectory(net, x)
+    neuron, ops = net.neuron, net.ops
+    params = net.net_params().neuron
+    H, k = net.hidden_size, len(neuron.state_fields)
+    mem = membrane_indices(neuron)
+    times = []
+    for t in range(1, 1 + steps):  # step 0 once more as warm-up below
+        _sync(device)
+        t0 = time.perf_counter()
+        for b in range(x.shape[1]):
+            xt = traj.x[t, b]
+            s_prev = torch.cat([f[t, b] for f in traj.prev])
+
+            def f(s: torch.Tensor, xt: torch.Tensor = xt) -> torch.Tensor:
+                _, new = neuron.step(ops, xt, neuron.state(*s.split(H)), params)
+                return torch.cat(list(new))
+
+            dense = torch.autograd.functional.jacobian(f, s_prev)  # (H·k, H·k)
+            blocks = dense.reshape(k, H, k, H).diagonal(dim1=1, dim2=3).permute(2, 0, 1)
+            block_spectra(blocks, mem)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return sum(times) / len(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=784)
+    ap.add_argument("--batches", default="1,32")
+    ap.add_argument(
+        "--dense-steps", type=int, default=3, help="steps timed for the dense route (extrapolated)"
+    )
+    ap.add_argument("--no-symbolic", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    torch.manual_seed(args.seed)
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    net = RecurrentNetwork("brf", 1, args.hidden, 10, seed=args.seed).to(device)
+    with torch.no_grad():
+        net.hidden.weight.mul_(3.0)  # enough drive that neurons spike (the spike path is exercised)
+    for B in (int(b) for b in args.batches.split(",")):
+        x, what = _inputs(args.steps, B, args.seed)
+        x = x.to(device)
+        bench_batched(net, x[:5], device)  # warm-up
+        t_run, t_jac, info = bench_batched(net, x, device)
+        per_step_dense = bench_dense(net, x[: args.dense_steps + 2], args.dense_steps, device)
+        dense_total = per_step_dense * args.steps
+        print(
+            f"BRF H={args.hidden} T={args.steps} batch={B} float32 ({what}):\n"
+            f"  forward with recorded states: {t_run:.3f} s\n"
+            f"  per-neuron J_t + spectra (vmap∘jacfwd, {info['n']} neuron-steps): {t_jac:.3f} s "
+            f"({1e9 * t_jac / info['n']:.1f} ns/neuron-step); max membrane ρ {info['membrane_rho_max']:.5f}\n"
+            f"  dense autograd.functional.jacobian ({args.hidden * 3}×{args.hidden * 3} per sample) + same "
+            f"spectra: {per_step_dense:.3f} s per step, measured on {args.dense_steps} steps, "
+            f"extrapolated ×{args.steps} = {dense_total:.1f} s\n"
+            f"  ratio dense / batched: {dense_total / t_jac:.0f}×  (target ≥ 50×)"
+        )
+    if not args.no_symbolic:
+        from gradscape.gradflow.symbolic import derivation_times
+
+        print("full symbolic derivation (derive + eigenvalues/ρ of membrane, sub, full + LaTeX):")
+        for name, sec in derivation_times().items():
+            print(f"  {name:12s} {sec:7.2f} s")
+
+
+if __name__ == "__main__":
+    main()
