@@ -1,0 +1,136 @@
+"""The Python API: landscapes of any ``nn.Module``, and a one-call helper for gradscape's networks.
+
+Any model and loss::
+
+    from gradscape import landscape
+    dirs = landscape.random_directions(mlp, params=["0.weight", "2.weight"], normalization="filter", seed=0)
+    surf = landscape.evaluate_surface(mlp, torch.nn.functional.cross_entropy, dirs, "-1:1:21", data=(x, y))
+    surf.loss            # (21, 21) array; surf.center["loss"] is f(θ*)
+
+A recurrent spiking network on a task split (:func:`recurrent_landscape`) uses the sequence objectives
+of :mod:`gradscape.models.objectives` and the forward chosen by :func:`recurrent_forward`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gradscape.landscape.directions import Directions, random_directions
+from gradscape.landscape.evaluate import Surface, evaluate_surface
+from gradscape.landscape.grid import Grid, parse_grid
+
+__all__ = ["recurrent_objective", "recurrent_forward", "split_batches", "recurrent_landscape"]
+
+
+def recurrent_forward(model: nn.Module, device: torch.device | str | None = None) -> dict[str, Any]:
+    """Forward keyword arguments for evaluating a gradscape recurrent network at many points.
+
+    The fast path (input projection W_in i_t for all t in one GEMM, readout after the loop) wins on
+    a GPU and for wide inputs. On a CPU with few input channels (S-MNIST, ECG: I ≤ 4) the plain
+    step loop was faster in ``benchmarks/bench_landscape.py`` (the fast path writes and re-reads
+    the (T, B, H) projection and spike tensors), so it is used there. Both give the same values up
+    to floating-point summation order; the choice is recorded in the result's config.
+    """
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    wide = int(getattr(model, "input_size", 0)) >= 32
+    return {"fast": bool(dev.type == "cuda" or wide)}
+
+
+def recurrent_objective(
+    mode: str = "last", sub_seq_length: int = 0, reduction: str = "mean"
+) -> tuple[Callable[[Any, Tensor], Tensor], Callable[[Any, Tensor], Tensor]]:
+    """(loss_fn, accuracy_fn) on a :class:`~gradscape.models.network.RunOutput` for the objective
+    ``sequence_loss(o, y, mode, sub_seq_length, reduction)`` and ``accuracy`` (percent)."""
+    from gradscape.models.objectives import accuracy, sequence_loss
+
+    def loss_fn(out: Any, y: Tensor) -> Tensor:
+        return sequence_loss(out.outputs, y, mode=mode, sub_seq_length=sub_seq_length, reduction=reduction)
+
+    def accuracy_fn(out: Any, y: Tensor) -> Tensor:
+        return accuracy(out.outputs, y, mode=mode, sub_seq_length=sub_seq_length)
+
+    return loss_fn, accuracy_fn
+
+
+def split_batches(
+    split: Any,
+    batch_size: int,
+    *,
+    device: torch.device | str = "cpu",
+    steps: int | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> list[tuple[Tensor, Tensor, int]]:
+    """A task split as fixed, time-major ``(x (T,B,I), y, n)`` batches (optionally the first ``steps``)."""
+    from gradscape.models.datasets import batches
+
+    out = []
+    for x, y in batches(split, batch_size, device=device):
+        if steps is not None:
+            x = x[:steps]
+            y = y[:steps] if y.dim() == 2 else y
+        out.append((x.to(dtype), y, int(x.shape[1])))
+    return out
+
+
+def recurrent_landscape(
+    model: nn.Module,
+    split: Any,
+    *,
+    mode: str = "last",
+    sub_seq_length: int = 0,
+    reduction: str = "mean",
+    params: Sequence[str] | None = None,
+    normalization: str = "filter",
+    seed: int = 0,
+    grid: Grid | str = "-1:1:51",
+    dims: int = 2,
+    orthogonalize: bool = False,
+    directions: Directions | Sequence[Mapping[str, Tensor]] | None = None,
+    batch_size: int = 256,
+    steps: int | None = None,
+    chunk_size: int | None = None,
+    sequential: bool = False,
+    out: str | Path | None = None,
+    resume: bool = False,
+    config: Mapping[str, Any] | None = None,
+    meta: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    extras: Mapping[str, Any] | None = None,
+) -> Surface:
+    """Landscape of a gradscape recurrent network on ``split`` (a datasets ``Split``)."""
+    if isinstance(grid, str):
+        grid = parse_grid(grid, dims if directions is None else len(directions))
+    if directions is None:
+        directions = random_directions(
+            model, params, normalization=normalization, seed=seed, dims=grid.dims, orthogonalize=orthogonalize
+        )
+    p0 = next(model.parameters())
+    loss_fn, acc_fn = recurrent_objective(mode, sub_seq_length, reduction)
+    data = split_batches(split, batch_size, device=p0.device, steps=steps, dtype=p0.dtype)
+    cfg = {
+        "objective": {"mode": mode, "sub_seq_length": sub_seq_length, "reduction": reduction},
+        "steps": steps,
+        **dict(config or {}),
+    }
+    return evaluate_surface(
+        model,
+        loss_fn,
+        directions,
+        grid,
+        data=data,
+        accuracy_fn=acc_fn,
+        model_kwargs=recurrent_forward(model),
+        chunk_size=chunk_size,
+        sequential=sequential,
+        out=out,
+        resume=resume,
+        config=cfg,
+        meta=meta,
+        progress=progress,
+        extras=extras,
+    )
