@@ -19,6 +19,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--sample", type=int, default=0, help="test sequence shown in the prediction panel")
+    p.add_argument("--seed", type=int, default=0, help="seed of the analysed test subsets")
     p.add_argument("--quick", action="store_true", help="smaller landscape grid and fewer samples (tests)")
     return p
 
@@ -26,5 +27,5 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from gradscape.demo import run_demo
 
-    run_demo(args.out, device=args.device, sample=args.sample, quick=args.quick)
+    run_demo(args.out, device=args.device, sample=args.sample, quick=args.quick, seed=args.seed)
     return 0

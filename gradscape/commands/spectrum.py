@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.resources
 import json
 import sys
 from pathlib import Path
@@ -21,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from gradscape.errors import UserError
+from gradscape.models.checkpoints import bundled_checkpoint
 
-_BUNDLED = ("brf", "rf", "alif")
 _SYMBOLIC_CACHE: dict[tuple[str, float], tuple[str, str, dict]] = {}
 
 
@@ -137,11 +136,7 @@ def _checkpoints(args: argparse.Namespace) -> list[tuple[str, str | None, str]]:
         kind = kinds[i] if kinds else None
         if spec.startswith("bundled:"):
             name = spec.split(":", 1)[1]
-            if name not in _BUNDLED:
-                raise UserError(
-                    f"{spec!r}: bundled checkpoints are {', '.join('bundled:' + b for b in _BUNDLED)}"
-                )
-            path = str(importlib.resources.files("gradscape.bundled") / "checkpoints" / f"ecg_{name}.pt")
+            path = str(bundled_checkpoint(name))
             kind = kind or name
             out.append((path, kind, f"{name} (reference ECG)"))
         else:

@@ -13,6 +13,7 @@ gradscape checkpoint (a plain dict, loadable with ``weights_only=True``)::
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import tempfile
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ from gradscape.models.network import RecurrentNetwork
 
 __all__ = [
     "FORMAT",
+    "BUNDLED",
+    "bundled_checkpoint",
     "model_config",
     "build_model",
     "save_checkpoint",
@@ -35,6 +38,22 @@ __all__ = [
 ]
 
 FORMAT = "gradscape-checkpoint/1"
+
+#: ``bundled:NAME`` names the reference ECG checkpoints shipped with the package.
+BUNDLED = ("brf", "rf", "alif")
+
+
+def bundled_checkpoint(name: str) -> Path:
+    """Path of the bundled reference ECG checkpoint ``name`` (brf, rf or alif)."""
+    if name not in BUNDLED:
+        raise UserError(f"bundled checkpoints are {', '.join('bundled:' + b for b in BUNDLED)}; not {name!r}")
+    return Path(str(importlib.resources.files("gradscape.bundled") / "checkpoints" / f"ecg_{name}.pt"))
+
+
+def _bundled_name(path: str | Path) -> str | None:
+    text = str(path)
+    return text.split(":", 1)[1] if text.startswith("bundled:") else None
+
 
 _REFERENCE_RENAMES = {
     "hidden.linear.weight": "hidden.weight",
@@ -98,8 +117,12 @@ def save_checkpoint(
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The raw checkpoint dict, with a clear error for a missing or unreadable file."""
-    path = Path(path)
+    """The raw checkpoint dict, with a clear error for a missing or unreadable file.
+
+    ``path`` is a file, a run folder (its best.pt, else last.pt) or ``bundled:brf|rf|alif``.
+    """
+    name = _bundled_name(path)
+    path = bundled_checkpoint(name) if name is not None else Path(path)
     if path.is_dir():
         for name in ("best.pt", "last.pt"):
             if (path / name).is_file():
@@ -147,8 +170,10 @@ def load_model(path: str | Path, model: str | None = None) -> tuple[RecurrentNet
     """Load a gradscape or reference checkpoint as a :class:`RecurrentNetwork` (on the CPU).
 
     Returns the network (eval mode) and the raw checkpoint dict. ``model`` names the neuron where
-    the file cannot tell (reference BRF vs RF) or checks it where it can.
+    the file cannot tell (reference BRF vs RF) or checks it where it can; ``bundled:NAME`` implies
+    ``model=NAME``.
     """
+    model = model or _bundled_name(path)
     ckpt = read_checkpoint(path)
     where = ckpt["_path"]
     if ckpt.get("format") == FORMAT:
