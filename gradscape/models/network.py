@@ -223,8 +223,8 @@ class RecurrentNetwork(nn.Module):
         zs, states = [], []
         if not fast:
             outs = []
-            for t in range(inputs.shape[0]):
-                o, s = network_step(self.neuron, self.ops, inputs[t], s, p)
+            for i_t in inputs.unbind(0):  # unbind: see the fast branch
+                o, s = network_step(self.neuron, self.ops, i_t, s, p)
                 outs.append(o)
                 zs.append(s.z)
                 if record:
@@ -232,11 +232,13 @@ class RecurrentNetwork(nn.Module):
             outputs = torch.stack(outs)
         else:
             w_in, w_rec = p.weight.split([self.input_size, self.hidden_size], dim=1)
-            drive_in = inputs @ w_in.T
+            # unbind, not drive_in[t]: each select's backward would allocate a zero (T, B, H)
+            # gradient, O(T²·B·H) in total; unbind's backward is one stack.
+            drive_in = (inputs @ w_in.T).unbind(0)
             hidden_step = step_fn or _hidden_step
             z, ns = s.z, s.neuron
-            for t in range(inputs.shape[0]):
-                z, ns = hidden_step(self.neuron, self.ops, drive_in[t], z, ns, w_rec, p.neuron)
+            for d_t in drive_in:
+                z, ns = hidden_step(self.neuron, self.ops, d_t, z, ns, w_rec, p.neuron)
                 zs.append(z)
                 if record:
                     states.append(ns)
@@ -259,7 +261,7 @@ def _hidden_step(
 def _readout_continue(drive: Tensor, alpha: Tensor, o0: Tensor) -> Tensor:
     o = o0
     outs = []
-    for t in range(drive.shape[0]):
-        o = alpha * o + (1 - alpha) * drive[t]
+    for d_t in drive.unbind(0):  # unbind: see RecurrentNetwork.forward
+        o = alpha * o + (1 - alpha) * d_t
         outs.append(o)
     return torch.stack(outs)
