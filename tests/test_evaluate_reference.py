@@ -4,7 +4,6 @@ import importlib.resources
 import json
 
 import pytest
-import torch
 
 from gradscape.cli import main
 from gradscape.models.checkpoints import load_model
@@ -16,14 +15,6 @@ PUBLISHED = {"brf": 86.22, "rf": 85.11, "alif": 70.73}  # percent, BRF paper / b
 
 def _path(kind):
     return importlib.resources.files("gradscape.bundled") / "checkpoints" / f"ecg_{kind}.pt"
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.parametrize("kind", list(PUBLISHED))

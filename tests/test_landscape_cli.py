@@ -18,16 +18,6 @@ import torch
 from gradscape.cli import main
 from gradscape.landscape.evaluate import load_surface
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matmuls on a shared, oversubscribed CPU are far faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 CKPT = files("gradscape.bundled") / "checkpoints"
 BRF = str(CKPT / "ecg_brf.pt")
 ALIF = str(CKPT / "ecg_alif.pt")

@@ -22,15 +22,6 @@ from gradscape.landscape.grid import parse_grid
 from gradscape.models.network import RecurrentNetwork
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matmuls on a shared, oversubscribed CPU are far faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _masked_net(dtype: torch.dtype = torch.float64) -> RecurrentNetwork:
     g = torch.Generator().manual_seed(3)
     mask = (torch.rand(6, 4 + 6, generator=g) > 0.3).double()

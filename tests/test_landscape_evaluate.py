@@ -16,15 +16,6 @@ from gradscape.landscape.plots import render
 from gradscape.models.network import RecurrentNetwork
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matmuls on a shared, oversubscribed CPU are far faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class Quadratic(nn.Module):
     """forward() returns W; the loss ½ Σ c (W − A)² is a known quadratic in W."""
 

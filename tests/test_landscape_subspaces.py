@@ -14,14 +14,6 @@ from gradscape.models.checkpoints import save_checkpoint
 from gradscape.models.network import RecurrentNetwork
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_line_through_two_checkpoints_reaches_the_second(tmp_path) -> None:
     a = RecurrentNetwork("brf", 3, 10, 4, seed=0).double()
     b = RecurrentNetwork("brf", 3, 10, 4, seed=1).double()

@@ -7,14 +7,6 @@ from gradscape.models.network import RecurrentNetwork
 from gradscape.models.training import default_config, train_batch, truncation_chunks
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_reference_truncation_points():
     # optimiser steps after t = 0, 3, 6 (t % 3 == 0) and after t = T - 1
     assert truncation_chunks(8, 3, "reference") == [(0, 1), (1, 4), (4, 7), (7, 8)]
