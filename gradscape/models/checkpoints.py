@@ -135,8 +135,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        detail = (str(exc).strip().splitlines() or [""])[0]
         raise UserError(
-            f"cannot read checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            f"cannot read checkpoint {path}: not a PyTorch checkpoint saved with tensors and plain "
+            f"containers only ({type(exc).__name__}{': ' + detail if detail else ''}); give a gradscape "
+            "run folder or .pt file, or a BRF reference checkpoint"
         ) from None
     if not isinstance(ckpt, dict):
         raise UserError(f"checkpoint {path} holds a {type(ckpt).__name__}, not a dict")
