@@ -190,13 +190,37 @@ def main() -> None:
         np.max(np.abs(np.array(default_losses) - np.array(naive_losses)))
     )
 
-    # (b) loss-landscapes, when installed.
+    # (b) loss-landscapes, when installed: its random_plane over the same model and data (it draws
+    # its own directions over all parameters and copies weights into the model point by point).
     try:
-        import loss_landscapes  # noqa: F401
-
-        report["loss_landscapes"] = "installed, but not timed here: it evaluates one point at a time"
+        import loss_landscapes
+        import loss_landscapes.metrics
     except ImportError:
         report["loss_landscapes"] = "not installed (pip install loss-landscapes); skipped"
+    else:
+
+        class _Outputs(torch.nn.Module):
+            def __init__(self, inner: torch.nn.Module) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+                return self.inner(inputs).outputs
+
+        metric = loss_landscapes.metrics.Loss(lambda o, t: sequence_loss(o, t, mode="last"), x, y)
+        side_ll = max(2, int(np.ceil(np.sqrt(args.naive_points))))
+        t = time.perf_counter()
+        with torch.no_grad():
+            loss_landscapes.random_plane(
+                _Outputs(copy.deepcopy(net)), metric, distance=1, steps=side_ll, deepcopy_model=True
+            )
+        per_point = (time.perf_counter() - t) / side_ll**2
+        report["loss_landscapes"] = {
+            "points": side_ll**2,
+            "seconds_per_point": round(per_point, 3),
+            "points_per_s": round(1 / per_point, 4),
+            "gradscape_batched_speedup": round(pps["batched"] * per_point, 2),
+        }
     fl = spike_flips(net, dirs, pts[:2], x, model_kwargs=landscape.api.recurrent_forward(net))
     report["spike_flips_batched_vs_sequential"] = fl
     report["gradscape_forward"] = landscape.api.recurrent_forward(net)
