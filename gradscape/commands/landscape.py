@@ -184,19 +184,9 @@ def _labels(entries: list[dict[str, Any]], kinds: list[str]) -> list[str]:
 
 
 def _measures(surface: Any) -> dict[str, Any]:
-    """The measures helper's report, or the basic statistics when it is not available."""
-    import numpy as np
+    """The surface's smoothness and convexity measures (:func:`surface_measures`)."""
+    from gradscape.landscape.measures import surface_measures
 
-    try:
-        from gradscape.landscape.measures import surface_measures
-    except ImportError:  # pragma: no cover - measures module absent
-        f = surface.masked_loss()
-        finite = np.isfinite(f)
-        return {
-            "note": "gradscape.landscape.measures not available: basic statistics only",
-            "min": float(np.nanmin(f)) if finite.any() else None,
-            "max": float(np.nanmax(f)) if finite.any() else None,
-        }
     return surface_measures(
         surface.alphas, surface.betas, surface.masked_loss(), rise=0.10, centre_loss=surface.center["loss"]
     )
