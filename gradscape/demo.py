@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from gradscape.io import atomic_write, atomic_write_json, atomic_write_text, provenance
+from gradscape.io import atomic_write_json, atomic_write_text, provenance, save_figure
 from gradscape.models.checkpoints import bundled_checkpoint, load_model
 from gradscape.models.datasets import load_task
 from gradscape.models.device import resolve_device
@@ -38,16 +38,6 @@ PUBLISHED = {"brf": 86.2, "rf": 85.1, "alif": 70.75}
 MODELS = ("brf", "rf", "alif")
 COLORS = {"brf": "tab:blue", "rf": "tab:orange", "alif": "tab:green"}
 CLASSES = ("P", "PQ", "QR", "RS", "ST", "TP")
-
-
-def _save_figure(fig: plt.Figure, out: Path, stem: str) -> list[str]:
-    written = []
-    for ext in ("png", "pdf"):
-        path = out / f"{stem}.{ext}"
-        atomic_write(path, lambda p, ext=ext: fig.savefig(p, format=ext, dpi=130, bbox_inches="tight"))
-        written.append(path.name)
-    plt.close(fig)
-    return written
 
 
 def _statistics_figure(out: Path, evals: dict[str, dict], runs: dict[str, dict], sample: int) -> list[str]:
@@ -115,7 +105,7 @@ def _statistics_figure(out: Path, evals: dict[str, dict], runs: dict[str, dict],
     ax.set_title(f"(d) per-step prediction, test sequence {sample}")
     ax.legend(fontsize=8, ncol=4, loc="upper right")
     fig.suptitle("Bundled BRF-paper ECG models (4-36-6) on the QTDB test set: learning-relevant statistics")
-    return _save_figure(fig, out, "statistics")
+    return [p.name for p in save_figure(fig, out / "statistics", dpi=130)]
 
 
 def _run_models(nets: dict[str, Any], split: Any, sample: int, device: torch.device) -> dict[str, dict]:

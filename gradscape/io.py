@@ -22,6 +22,7 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_json",
     "atomic_savez",
+    "save_figure",
     "config_hash",
     "provenance",
     "to_jsonable",
@@ -92,6 +93,28 @@ def atomic_savez(path: str | Path, **arrays: Any) -> Path:
             np.savez(fh, **arrays)
 
     return atomic_write(path, write)
+
+
+def save_figure(
+    fig: Any,
+    stem: str | Path,
+    *,
+    formats: tuple[str, ...] = ("png", "pdf"),
+    dpi: int = 150,
+    tight: bool = True,
+) -> list[Path]:
+    """Write a matplotlib figure as ``stem.<fmt>`` for each format, atomically, then close it."""
+    import matplotlib.pyplot as plt
+
+    stem = Path(stem)
+    extra = {"bbox_inches": "tight"} if tight else {}
+    paths = []
+    for fmt in formats:
+        path = stem.parent / f"{stem.name}.{fmt}"
+        atomic_write(path, lambda p, fmt=fmt: fig.savefig(p, format=fmt, dpi=dpi, **extra))
+        paths.append(path)
+    plt.close(fig)
+    return paths
 
 
 def config_hash(config: Mapping[str, Any]) -> str:

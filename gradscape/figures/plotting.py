@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from gradscape.io import atomic_write
+from gradscape.io import save_figure as io_save_figure
 
 __all__ = [
     "plt",
@@ -53,13 +54,7 @@ def model_color(model: str) -> str:
 
 def save_figure(fig: Any, out: Path, name: str, *, dpi: int = 150) -> list[Path]:
     """Write ``name.png`` and ``name.pdf`` into ``out`` atomically and close the figure."""
-    paths = []
-    for fmt in ("png", "pdf"):
-        path = Path(out) / f"{name}.{fmt}"
-        atomic_write(path, lambda p, fmt=fmt: fig.savefig(p, format=fmt, dpi=dpi, bbox_inches="tight"))
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return io_save_figure(fig, Path(out) / name, dpi=dpi)
 
 
 def save_html(fig: Any, out: Path, name: str) -> Path:

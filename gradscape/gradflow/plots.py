@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 
-from gradscape.io import atomic_write
+from gradscape.io import atomic_write, save_figure
 
 __all__ = ["plot_parameter_map", "plot_rho_distributions", "plot_gradient_norms", "write_html"]
 
@@ -39,12 +39,8 @@ def axis_label(name: str) -> str:
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    def write(tmp: Path) -> None:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png")
-
-    out = atomic_write(path, write)
-    plt.close(fig)
-    return out
+    path = Path(path)
+    return save_figure(fig, path.parent / path.stem, formats=("png",), dpi=130)[0]
 
 
 def plot_parameter_map(

@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from gradscape.io import atomic_write
+from gradscape.io import save_figure
 
 __all__ = ["render", "plot_surfaces", "plot_curves", "plot_curvature", "surfaces_html", "caption"]
 
@@ -238,16 +238,6 @@ def surfaces_html(surfaces: Sequence[Any], *, vmax: float | None = None) -> str:
     return fig.to_html(include_plotlyjs=True, full_html=True)
 
 
-def _save(fig: plt.Figure, stem: Path) -> list[Path]:
-    out = []
-    for ext in ("png", "pdf"):
-        path = stem.with_suffix("." + ext)
-        atomic_write(path, lambda p, ext=ext: fig.savefig(p, dpi=150, format=ext))
-        out.append(path)
-    plt.close(fig)
-    return out
-
-
 def render(
     surfaces: Sequence[Any],
     out_dir: str | Path,
@@ -270,10 +260,10 @@ def render(
             else plot_curves(group, ms, vmax=vmax)
         )
         stem = out / ("landscape" if len(groups) == 1 else f"landscape-{group[0].grid.dims}d")
-        written += _save(fig, stem)
+        written += save_figure(fig, stem, tight=False)
     cfig = plot_curvature(surfaces)
     if cfig is not None:
-        written += _save(cfig, out / "curvature")
+        written += save_figure(cfig, out / "curvature", tight=False)
     html = out / "landscape.html"
     from gradscape.io import atomic_write_text
 

@@ -14,8 +14,6 @@ gradscape checkpoint (a plain dict, loadable with ``weights_only=True``)::
 from __future__ import annotations
 
 import importlib.resources
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 import torch
 
 from gradscape.errors import UserError
+from gradscape.io import atomic_write
 from gradscape.models.network import RecurrentNetwork
 
 __all__ = [
@@ -94,16 +93,7 @@ def build_model(config: Mapping[str, Any], **overrides: Any) -> RecurrentNetwork
 
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def save_checkpoint(
