@@ -50,6 +50,7 @@ from gradscape.models.ops import TorchOps
 from gradscape.models.surrogates import heaviside
 
 __all__ = [
+    "CPU_STEP_BYTES",
     "ForwardOps",
     "Surface",
     "load_surface",
@@ -61,6 +62,10 @@ __all__ = [
 ]
 
 Batch = tuple[Tensor, Tensor] | tuple[Tensor, Tensor, int]
+
+#: On a CPU, points whose per-step state (e.g. B·H floats of a recurrent network) is at least this
+#: large are evaluated one at a time, not in vmap chunks (see :func:`auto_chunk_size`).
+CPU_STEP_BYTES = 256 << 10
 
 
 class ForwardOps(TorchOps):
@@ -270,7 +275,7 @@ def auto_chunk_size(
     else:
         cap = 16
         if step_bytes:
-            cap = max(1, min(cap, (256 << 10) // step_bytes))
+            cap = max(1, min(cap, CPU_STEP_BYTES // step_bytes))
     fit = _available_bytes(device) // (4 * max(per_point_bytes, 1))
     return int(max(1, min(cap, fit, n_points)))
 
@@ -297,8 +302,13 @@ class _Evaluator:
     def _metrics(self, params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         out = functional_call(self.model, params, (x,), self.kwargs)
         if self.recording:  # the centre's forward tells how much memory one point needs
-            spikes = getattr(out, "spikes", None)  # a recurrent network's RunOutput: (T, B, H)
-            step = spikes[0].numel() * spikes.element_size() if isinstance(spikes, Tensor) else 0
+            # a recurrent network's RunOutput: final state z_T (B, H), or the spikes (T, B, H)
+            final = getattr(getattr(out, "final", None), "z", None)
+            spikes = getattr(out, "spikes", None)
+            per_step = (
+                final if isinstance(final, Tensor) else (spikes[0] if isinstance(spikes, Tensor) else None)
+            )
+            step = per_step.numel() * per_step.element_size() if per_step is not None else 0
             self.out_bytes = max(self.out_bytes, _output_bytes(out))
             self.step_bytes = max(self.step_bytes, step)
         loss = self.loss_fn(out, y).to(torch.float64)
@@ -572,7 +582,7 @@ def spike_flips(
     absolute readout difference; at short T in float64 both should be 0.
     """
     dirs = as_directions(directions)
-    kwargs = dict(model_kwargs or {"fast": True})
+    kwargs = {**dict(model_kwargs or {"fast": True}), "keep_spikes": True}
     theta = {n: model.get_parameter(n).detach() for n in dirs.names}
     vecs = [{n: d[n].to(theta[n]) for n in dirs.names} for d in dirs]
     fmodel = _forward_view(model)

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from gradscape.models.neurons.base import Neuron
 
-__all__ = ["make_step", "eager_step", "clear_cache"]
+__all__ = ["make_step", "make_update", "eager_step", "eager_update", "clear_cache"]
 
 #: a ``step_fn`` for ``RecurrentNetwork.forward(fast=True, step_fn=...)``:
 #: (neuron, ops, drive_in_t, z_{t−1}, s_{t−1}, W_rec, params) -> (z_t, s_t)
@@ -58,6 +58,20 @@ def _hidden_update(step: Callable, tag: str) -> Callable:
     return types.FunctionType(code, hidden.__globals__, code.co_name, None, hidden.__closure__)
 
 
+def _summed_update(step: Callable, tag: str) -> Callable:
+    def update(ops: Any, drive_in_t: Tensor, rec_t: Tensor, ns: Any, params: Any):
+        return step(ops, drive_in_t + rec_t, ns, params)
+
+    code = update.__code__.replace(co_name=f"summed_update_{tag}")
+    return types.FunctionType(code, update.__globals__, code.co_name, None, update.__closure__)
+
+
+_BUILDERS: dict[str, Callable[[Callable, str], Callable]] = {
+    "hidden": _hidden_update,
+    "summed": _summed_update,
+}
+
+
 def eager_step(
     neuron: Neuron, ops: Any, drive_in_t: Tensor, z: Tensor, ns: Any, w_rec: Tensor, params: Any
 ) -> tuple[Tensor, Any]:
@@ -65,11 +79,19 @@ def eager_step(
     return neuron.step(ops, drive_in_t + z @ w_rec.T, ns, params)
 
 
-def _cache_key(neuron: Neuron, backend: str, cuda_graphs: bool) -> tuple:
+def eager_update(
+    neuron: Neuron, ops: Any, drive_in_t: Tensor, rec_t: Tensor, ns: Any, params: Any
+) -> tuple[Tensor, Any]:
+    """The uncompiled update of the spike-sparse path: z_t, s_t = neuron.step(ops, drive_in_t + rec_t,
+    s_{t−1}, params), the recurrent product rec_t = W_rec z_{t−1} computed by the caller."""
+    return neuron.step(ops, drive_in_t + rec_t, ns, params)
+
+
+def _cache_key(neuron: Neuron, backend: str, cuda_graphs: bool, kind: str) -> tuple:
     # repr, not the values: constants may be tensors (unhashable); the step function's identity
     # separates two user neurons that share a name.
     constants = repr(sorted(neuron.constants.items()))
-    return (neuron.name, neuron.step, neuron.state, neuron.params, constants, backend, cuda_graphs)
+    return (neuron.name, neuron.step, neuron.state, neuron.params, constants, backend, cuda_graphs, kind)
 
 
 class _CompiledStep:
@@ -79,13 +101,14 @@ class _CompiledStep:
     itself fails (e.g. no C++ compiler on the machine) it runs eagerly, with a warning either way.
     """
 
-    def __init__(self, neuron: Neuron, cuda_graphs: bool, backend: str) -> None:
+    def __init__(self, neuron: Neuron, cuda_graphs: bool, backend: str, kind: str = "hidden") -> None:
+        self._build = _BUILDERS[kind]
         self._step = neuron.step
         self._tag = f"{''.join(c if c.isalnum() else '_' for c in neuron.name)}_{next(_COUNTER)}"
         self._cuda_graphs = cuda_graphs
         self._backend = backend
         self._fn: Callable = torch.compile(
-            _hidden_update(self._step, self._tag), fullgraph=True, dynamic=False, backend=backend
+            self._build(self._step, self._tag), fullgraph=True, dynamic=False, backend=backend
         )
         self._checked: set[tuple] = set()
         self._cuda: Callable | None = None
@@ -95,21 +118,19 @@ class _CompiledStep:
             # A user's step may use something Dynamo cannot trace in one graph: compile the parts.
             what = "does not compile to one graph; compiling it with graph breaks"
             self._fn = torch.compile(
-                _hidden_update(self._step, self._tag + "_partial"), dynamic=False, backend=self._backend
+                self._build(self._step, self._tag + "_partial"), dynamic=False, backend=self._backend
             )
         else:
             what = "could not be compiled; running it eagerly"
-            self._fn = _hidden_update(self._step, self._tag + "_eager")
+            self._fn = self._build(self._step, self._tag + "_eager")
         warnings.warn(f"neuron {neuron.name!r}: step {what} ({type(exc).__name__}: {exc})", stacklevel=3)
 
-    def __call__(
-        self, neuron: Neuron, ops: Any, drive_in_t: Tensor, z: Tensor, ns: Any, w_rec: Tensor, params: Any
-    ) -> tuple[Tensor, Any]:
-        args = (ops, drive_in_t, z, ns, w_rec, params)
+    def __call__(self, neuron: Neuron, ops: Any, drive_in_t: Tensor, *rest: Any) -> Any:
+        args = (ops, drive_in_t, *rest)
         if self._cuda_graphs and drive_in_t.is_cuda:
             if self._cuda is None:
                 self._cuda = torch.compile(
-                    _hidden_update(self._step, self._tag + "_cuda"), dynamic=False, mode="reduce-overhead"
+                    self._build(self._step, self._tag + "_cuda"), dynamic=False, mode="reduce-overhead"
                 )
             return self._cuda(*args)
         # Only the first call per shape/grad mode compiles, so only there can compilation fail.
@@ -143,10 +164,28 @@ def make_step(
     """
     if not compile:
         return eager_step
-    key = _cache_key(neuron, backend, cuda_graphs)
+    return _cached(neuron, backend, cuda_graphs, "hidden")
+
+
+def make_update(neuron: Neuron, *, compile: bool = True, backend: str = "inductor") -> Callable:
+    """The per-step update of the spike-sparse path (:mod:`gradscape.models.sparse`), compiled.
+
+    ``update(neuron, ops, drive_in_t, rec_t, s_{t−1}, params) -> (z_t, s_t)``: the recurrent product
+    ``rec_t`` comes in already computed (from the nonzero entries of z_{t−1}), so what is compiled is
+    the neuron's own ``step`` on x_t = drive_in_t + rec_t. (Emitting the mask z_t ≠ 0 from the same
+    kernel was tried: Inductor's CPU code for a bool or uint8 output made the kernel 4–6x slower.)
+    ``compile=False`` returns :func:`eager_update`.
+    """
+    if not compile:
+        return eager_update
+    return _cached(neuron, backend, False, "summed")
+
+
+def _cached(neuron: Neuron, backend: str, cuda_graphs: bool, kind: str) -> Any:
+    key = _cache_key(neuron, backend, cuda_graphs, kind)
     fn = _CACHE.get(key)
     if fn is None:
-        fn = _CACHE[key] = _CompiledStep(neuron, cuda_graphs, backend)
+        fn = _CACHE[key] = _CompiledStep(neuron, cuda_graphs, backend, kind)
     return fn
 
 

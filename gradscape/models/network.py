@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from gradscape.errors import UserError
 from gradscape.models.neurons import Distribution, Neuron, Normal, get_neuron, parse_distribution
 from gradscape.models.ops import TorchOps
+from gradscape.models.sparse import SparseProduct, sparse_possible
 from gradscape.models.surrogates import Surrogate
 
 __all__ = ["NetState", "NetParams", "RunOutput", "network_step", "RecurrentNetwork"]
@@ -55,11 +56,12 @@ class NetParams:
 
 
 class RunOutput(NamedTuple):
-    """Result of a forward pass: readout o (T, B, C), hidden outputs z (T, B, H) and, when
-    recorded, the neuron state at every step (each field (T, B, H)); ``final`` is s_T."""
+    """Result of a forward pass: readout o (T, B, C), hidden outputs z (T, B, H) (None when the
+    forward was told ``keep_spikes=False``) and, when recorded, the neuron state at every step (each
+    field (T, B, H)); ``final`` is s_T."""
 
     outputs: Tensor
-    spikes: Tensor
+    spikes: Tensor | None
     states: Any = None
     final: NetState | None = None
 
@@ -200,6 +202,50 @@ class RecurrentNetwork(nn.Module):
         return network_step(self.neuron, ops, i_t, state, params)
 
     # ----------------------------------------------------------------- simulation
+    def _forward_sparse(
+        self,
+        inputs: Tensor,
+        s: NetState,
+        p: NetParams,
+        record: bool,
+        update_fn: Callable | None,
+        keep_spikes: bool,
+    ) -> RunOutput:
+        from gradscape.models.fastpath import make_update
+
+        update = update_fn or make_update(self.neuron)
+        w_in, w_rec = p.weight.split([self.input_size, self.hidden_size], dim=1)
+        # Row j of A = [W_recᵀ | W_outᵀ] is what neuron j's output adds to every product.
+        product = SparseProduct(torch.cat([w_rec.T, p.out_weight.T], dim=1).contiguous(), inputs.shape[1])
+        h = self.hidden_size
+        prod = product(s.z)
+        rec, ns = prod[:, :h], s.neuron
+        zs, states = [], []
+        # Preallocated: a list of slices prod[:, h:] would keep every step's whole product alive.
+        drives = prod.new_empty(inputs.shape[0], inputs.shape[1], self.output_size)
+        # W_in i_t for a block of steps per GEMM, into one reused buffer: precomputing it for all T
+        # (the fast path) writes T·B·H floats to fresh memory, which costs more than the GEMMs.
+        steps = inputs.shape[0]
+        block = prod.new_empty(min(_INPUT_BLOCK, steps), inputs.shape[1], h)
+        for t0 in range(0, steps, _INPUT_BLOCK):
+            n = min(_INPUT_BLOCK, steps - t0)
+            torch.matmul(inputs[t0 : t0 + n], w_in.T, out=block[:n])
+            for k in range(n):
+                z, ns = update(self.neuron, self.ops, block[k], rec, ns, p.neuron)
+                prod = product(z)
+                rec = prod[:, :h]
+                drives[t0 + k] = prod[:, h:]
+                if keep_spikes:
+                    zs.append(z)
+                if record:
+                    states.append(ns)
+        outputs = _readout_continue(drives, p.out_alpha, s.o)
+        stacked = None
+        if record:
+            stacked = type(states[0])(*(torch.stack(f) for f in zip(*states, strict=True)))
+        spikes = torch.stack(zs) if keep_spikes else None
+        return RunOutput(outputs, spikes, stacked, NetState(z, ns, outputs[-1]))
+
     def forward(
         self,
         inputs: Tensor,
@@ -208,6 +254,9 @@ class RecurrentNetwork(nn.Module):
         fast: bool = False,
         step_fn: Callable | None = None,
         state: NetState | None = None,
+        sparse: bool = False,
+        update_fn: Callable | None = None,
+        keep_spikes: bool = True,
     ) -> RunOutput:
         """Run the network over ``inputs`` (T, B, I).
 
@@ -215,18 +264,30 @@ class RecurrentNetwork(nn.Module):
         loop (mathematically the same; floating-point sums differ in order). ``step_fn`` replaces
         the hidden-layer update in the fast path (used for the compiled step). ``state`` continues
         from a previous state (truncated BPTT).
+
+        ``sparse`` (inference on a CPU) takes the fast path's structure but computes W_rec z_{t−1} and
+        W_out z_t from the nonzero entries of z only (:mod:`gradscape.models.sparse`), with the
+        neuron update compiled by :func:`~gradscape.models.fastpath.make_update` (``update_fn``
+        replaces it, e.g. ``fastpath.eager_update``). Where it cannot apply (gradients, ``torch.func``
+        transforms, other devices) the dense fast path runs instead.
+
+        ``keep_spikes=False`` returns ``spikes=None`` instead of the (T, B, H) outputs: when only the
+        readout matters (a loss on ``outputs``) this saves writing T·B·H values to fresh memory.
         """
         if inputs.dim() != 3 or inputs.shape[-1] != self.input_size:
             raise UserError(f"inputs must be (T, B, {self.input_size}); got {tuple(inputs.shape)}")
         p = self.net_params()
         s = self.initial_state(inputs.shape[1]) if state is None else state
         zs, states = [], []
-        if not fast:
+        if sparse and sparse_possible(p.weight, inputs):
+            return self._forward_sparse(inputs, s, p, record, update_fn, keep_spikes)
+        if not fast and not sparse:
             outs = []
             for i_t in inputs.unbind(0):  # unbind: see the fast branch
                 o, s = network_step(self.neuron, self.ops, i_t, s, p)
                 outs.append(o)
-                zs.append(s.z)
+                if keep_spikes:
+                    zs.append(s.z)
                 if record:
                     states.append(s.neuron)
             outputs = torch.stack(outs)
@@ -245,11 +306,14 @@ class RecurrentNetwork(nn.Module):
             drive = torch.stack(zs) @ p.out_weight.T
             outputs = _readout_continue(drive, p.out_alpha, s.o)
             s = NetState(z, ns, outputs[-1])
-        spikes = torch.stack(zs)
+        spikes = torch.stack(zs) if keep_spikes else None
         stacked = None
         if record:
             stacked = type(states[0])(*(torch.stack(f) for f in zip(*states, strict=True)))
         return RunOutput(outputs, spikes, stacked, s)
+
+
+_INPUT_BLOCK = 16
 
 
 def _hidden_step(

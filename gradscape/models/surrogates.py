@@ -32,6 +32,7 @@ __all__ = [
     "SURROGATES",
     "get_surrogate",
     "heaviside",
+    "derivative_possible",
 ]
 
 
@@ -40,9 +41,11 @@ def heaviside(x: Tensor) -> Tensor:
     return (x > 0).to(x.dtype)
 
 
-def _derivative_possible(x: Tensor) -> bool:
+def derivative_possible(x: Tensor) -> bool:
     """False only when no autograd, forward-AD or torch.func transform can see ``x``."""
-    if torch.is_grad_enabled():
+    if torch.is_grad_enabled() or torch.compiler.is_compiling():
+        # Dynamo cannot trace the functorch query below; the full Θ + (F − stopgrad F) it then
+        # keeps has the same value, so a compiled step only loses this shortcut.
         return True
     wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
     if wrapped is None or wrapped(x):
@@ -73,7 +76,7 @@ class Surrogate:
 
     def spike(self, x: Tensor) -> Tensor:
         """Θ(x) forward, SG(x) backward, SG'(x) as second derivative."""
-        if not _derivative_possible(x):
+        if not derivative_possible(x):
             # Plain inference (evaluation, landscapes without vmap): the primitive's erf would be
             # computed only to cancel out, and it costs about half of an evaluation's time.
             return heaviside(x)
