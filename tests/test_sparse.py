@@ -148,3 +148,33 @@ def test_recurrent_forward_picks_sparse_only_for_large_cpu_steps() -> None:
     assert recurrent_forward(net, batch=big - 1) == {"keep_spikes": False, "fast": False}
     assert recurrent_forward(net) == {"keep_spikes": False, "fast": False}
     assert recurrent_forward(net, "cuda", batch=big) == {"keep_spikes": False, "fast": True}
+
+
+def test_landscape_with_the_sparse_forward_equals_the_dense_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradscape import landscape
+    from gradscape.models import sparse as sparse_module
+
+    calls = []
+    real_call = sparse_module.SparseProduct.__call__
+    monkeypatch.setattr(
+        sparse_module.SparseProduct, "__call__", lambda self, z: calls.append(1) or real_call(self, z)
+    )
+
+    net = _net("brf", inputs=1, hidden=256)
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(12, 128, 1, generator=g, dtype=F64) * 5
+    y = torch.randint(0, 3, (128,), generator=g)
+    kwargs = recurrent_forward(net, batch=128)
+    assert kwargs.get("sparse"), "B·H float64 values are over CPU_STEP_BYTES: the sparse path is chosen"
+    dirs = landscape.random_directions(net, seed=0)
+    lf, af = landscape.recurrent_objective("last")
+    common = dict(data=[(x, y, 128)], accuracy_fn=af, progress=False)
+    sparse = landscape.evaluate_surface(net, lf, dirs, "-1:1:3", model_kwargs=kwargs, **common)
+    assert len(calls) == 10 * 13  # centre + 9 points, each T + 1 products: the sparse path ran
+    dense = landscape.evaluate_surface(net, lf, dirs, "-1:1:3", model_kwargs={"fast": False}, **common)
+    assert sparse.meta["config"]["chunk_size"] == 1  # one point at a time: no vmap, so sparse applies
+    with torch.no_grad():
+        assert 0 < float(net(x).spikes.mean()) < 0.5
+    np_ = torch.as_tensor
+    torch.testing.assert_close(np_(sparse.loss), np_(dense.loss), rtol=0, atol=1e-12)
+    torch.testing.assert_close(np_(sparse.accuracy), np_(dense.accuracy), rtol=0, atol=0)
