@@ -60,6 +60,7 @@ def test_sparse_possible_only_for_plain_cpu_tensors() -> None:
     assert not sparse_possible(w)
     with torch.no_grad():
         assert vmap(lambda t: torch.tensor(sparse_possible(t)))(torch.ones(2, 3)).tolist() == [False, False]
+        assert not sparse_possible(x.bfloat16())  # numpy has no bfloat16 view
 
 
 def _net(kind: str, inputs: int = 2, hidden: int = 11) -> RecurrentNetwork:

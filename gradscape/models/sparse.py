@@ -44,10 +44,16 @@ class NonzeroRows(NamedTuple):
     values: Tensor
 
 
+_NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
+
+
 def sparse_possible(*tensors: Tensor) -> bool:
     """True when the spike-sparse products may replace the dense ones for these tensors: all on the
-    CPU and invisible to autograd, forward-mode AD and ``torch.func`` transforms (e.g. ``vmap``)."""
-    return all(t.device.type == "cpu" and not derivative_possible(t) for t in tensors)
+    CPU, of a float dtype numpy can view (not bfloat16), and invisible to autograd, forward-mode AD
+    and ``torch.func`` transforms (e.g. ``vmap``)."""
+    return all(
+        t.device.type == "cpu" and t.dtype in _NUMPY_FLOATS and not derivative_possible(t) for t in tensors
+    )
 
 
 class SparseProduct:
