@@ -149,6 +149,8 @@ def test_recurrent_forward_picks_sparse_only_for_large_cpu_steps() -> None:
     assert recurrent_forward(net, batch=big - 1) == {"keep_spikes": False, "fast": False}
     assert recurrent_forward(net) == {"keep_spikes": False, "fast": False}
     assert recurrent_forward(net, "cuda", batch=big) == {"keep_spikes": False, "fast": True}
+    lstm = RecurrentNetwork("lstm", 1, 64, 10)  # dense outputs: nothing to skip
+    assert recurrent_forward(lstm, batch=big) == {"keep_spikes": False, "fast": False}
 
 
 def test_landscape_with_the_sparse_forward_equals_the_dense_one(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,14 +34,14 @@ def recurrent_forward(
 
     Only the readout enters the loss, so the (T, B, H) spikes are not kept. On a GPU, and for wide
     inputs, the fast path (input projection W_in i_t for all t in one GEMM, readout after the loop)
-    is used. On a CPU, when one point's per-step state is large (``batch`` · H values of at least
-    :data:`~gradscape.landscape.evaluate.CPU_STEP_BYTES`, the size at which points are evaluated
-    one at a time rather than in vmap chunks), the spike-sparse path
+    is used. On a CPU, for a spiking neuron whose per-step state is large (``batch`` · H values of
+    at least :data:`~gradscape.landscape.evaluate.CPU_STEP_BYTES`, the size at which points are
+    evaluated one at a time rather than in vmap chunks), the spike-sparse path
     (:mod:`gradscape.models.sparse`: recurrent and readout products from the nonzero outputs only,
-    compiled neuron update) is used; it was 2.5–3.5x faster than the plain loop at the S-MNIST shape
-    in ``benchmarks/bench_landscape.py``. Smaller CPU problems use the plain step loop (few input
-    channels) or the fast path. All give the same values up to floating-point summation order; the
-    choice is recorded in the result's config.
+    compiled neuron update) is used; at the S-MNIST shape it was 2.4x (2 threads) and 2.9x (1 thread)
+    faster than the plain loop in ``benchmarks/bench_landscape.py``. Smaller CPU problems use the
+    plain step loop (few input channels) or the fast path. All give the same values up to
+    floating-point summation order; the choice is recorded in the result's config.
     """
     from gradscape.landscape.evaluate import CPU_STEP_BYTES
 
@@ -49,7 +49,9 @@ def recurrent_forward(
     dev = torch.device(device) if device is not None else first.device
     kwargs: dict[str, Any] = {"keep_spikes": False}
     hidden = int(getattr(model, "hidden_size", 0))
-    if dev.type == "cpu" and batch is not None and batch * hidden * first.element_size() >= CPU_STEP_BYTES:
+    spiking = bool(getattr(getattr(model, "neuron", None), "spiking", False))  # LSTM outputs are dense
+    large = batch is not None and batch * hidden * first.element_size() >= CPU_STEP_BYTES
+    if dev.type == "cpu" and spiking and large:
         return {**kwargs, "sparse": True}
     wide = int(getattr(model, "input_size", 0)) >= 32
     return {**kwargs, "fast": bool(dev.type == "cuda" or wide)}
