@@ -38,6 +38,8 @@ def test_sparse_product_equals_dense(density: float) -> None:
     z[3, 4] = 0.25  # graded outputs are multiplied in, not treated as 1
     table = torch.randn(13, 7, generator=torch.Generator().manual_seed(1), dtype=F64)
     torch.testing.assert_close(SparseProduct(table, 9)(z), z @ table, rtol=0, atol=1e-13)
+    # max_density=1: the sparse products even where the default switches to the dense one
+    torch.testing.assert_close(SparseProduct(table, 9, max_density=1.0)(z), z @ table, rtol=0, atol=1e-13)
     torch.testing.assert_close(sparse_matmul(nonzero_rows(z), table), z @ table, rtol=0, atol=1e-13)
 
 

@@ -59,21 +59,26 @@ def sparse_possible(*tensors: Tensor) -> bool:
 class SparseProduct:
     """z ↦ z @ table for (B, H) tensors z of one batch size B, from z's nonzero entries (module
     docstring); ``table`` is (H, N). Index helpers for B are built once, so a time loop pays only
-    for locating the nonzeros and summing their rows."""
+    for locating the nonzeros and summing their rows.
 
-    def __init__(self, table: Tensor, batch: int) -> None:
+    A step whose fraction of nonzeros exceeds ``max_density`` uses the dense product instead: on the
+    2-core EPYC the two cost the same at about 35 % (2 threads) to 45 % (1 thread) nonzeros, B = H = 256.
+    """
+
+    def __init__(self, table: Tensor, batch: int, max_density: float = 0.3) -> None:
         self.table = table
         h = table.shape[0]
         self.batch, self.hidden = batch, h
+        self.max_nonzeros = int(max_density * batch * h)
         # Locating nonzeros is numpy's: on a (256, 256) bool mask its flatnonzero was 3-4x faster
         # than torch.nonzero on the 2-core EPYC, and z ≠ 0 in numpy 10x faster than in torch.
         self._bounds = np.arange(0, (batch + 1) * h, h)  # row b starts at flat index b·H
         self._col = np.tile(np.arange(h, dtype=np.int64), batch)  # column of each flat index
 
-    def rows(self, z: Tensor) -> NonzeroRows:
+    def rows(self, z: Tensor, mask: np.ndarray | None = None) -> NonzeroRows:
         """The nonzero entries of z (B, H). NaN counts as nonzero, so it reaches the product."""
         zn = z.detach().contiguous().numpy().reshape(-1)
-        flat = np.flatnonzero(zn != 0)
+        flat = np.flatnonzero(zn != 0 if mask is None else mask)
         return NonzeroRows(
             torch.from_numpy(self._col[flat]),
             torch.from_numpy(np.searchsorted(flat, self._bounds)),
@@ -81,7 +86,10 @@ class SparseProduct:
         )
 
     def __call__(self, z: Tensor) -> Tensor:
-        return sparse_matmul(self.rows(z), self.table)
+        mask = z.detach().contiguous().numpy().reshape(-1) != 0
+        if np.count_nonzero(mask) > self.max_nonzeros:
+            return z @ self.table
+        return sparse_matmul(self.rows(z, mask), self.table)
 
 
 def nonzero_rows(z: Tensor) -> NonzeroRows:
