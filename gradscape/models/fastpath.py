@@ -48,22 +48,25 @@ _CACHE: dict[tuple, StepFn] = {}
 _COUNTER = itertools.count()
 
 
+def _fresh_code(fn: Callable, name: str) -> Callable:
+    # A fresh code object per cached step: Dynamo keeps compiled graphs (and its recompile limit)
+    # per code object, so without this every neuron, shape and grad mode would share one limit.
+    code = fn.__code__.replace(co_name=name)
+    return types.FunctionType(code, fn.__globals__, name, None, fn.__closure__)
+
+
 def _hidden_update(step: Callable, tag: str) -> Callable:
     def hidden(ops: Any, drive_in_t: Tensor, z: Tensor, ns: Any, w_rec: Tensor, params: Any):
         return step(ops, drive_in_t + z @ w_rec.T, ns, params)
 
-    # A fresh code object per cached step: Dynamo keeps compiled graphs (and its recompile limit)
-    # per code object, so without this every neuron, shape and grad mode would share one limit.
-    code = hidden.__code__.replace(co_name=f"hidden_step_{tag}")
-    return types.FunctionType(code, hidden.__globals__, code.co_name, None, hidden.__closure__)
+    return _fresh_code(hidden, f"hidden_step_{tag}")
 
 
 def _summed_update(step: Callable, tag: str) -> Callable:
     def update(ops: Any, drive_in_t: Tensor, rec_t: Tensor, ns: Any, params: Any):
         return step(ops, drive_in_t + rec_t, ns, params)
 
-    code = update.__code__.replace(co_name=f"summed_update_{tag}")
-    return types.FunctionType(code, update.__globals__, code.co_name, None, update.__closure__)
+    return _fresh_code(update, f"summed_update_{tag}")
 
 
 _BUILDERS: dict[str, Callable[[Callable, str], Callable]] = {

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from gradscape.errors import UserError
+from gradscape.models.fastpath import make_update
 from gradscape.models.neurons import Distribution, Neuron, Normal, get_neuron, parse_distribution
 from gradscape.models.ops import TorchOps
 from gradscape.models.sparse import SparseProduct, sparse_possible
@@ -211,8 +212,6 @@ class RecurrentNetwork(nn.Module):
         update_fn: Callable | None,
         keep_spikes: bool,
     ) -> RunOutput:
-        from gradscape.models.fastpath import make_update
-
         update = update_fn or make_update(self.neuron)
         w_in, w_rec = p.weight.split([self.input_size, self.hidden_size], dim=1)
         # Row j of A = [W_recᵀ | W_outᵀ] is what neuron j's output adds to every product.
@@ -240,11 +239,8 @@ class RecurrentNetwork(nn.Module):
                 if record:
                     states.append(ns)
         outputs = _readout_continue(drives, p.out_alpha, s.o)
-        stacked = None
-        if record:
-            stacked = type(states[0])(*(torch.stack(f) for f in zip(*states, strict=True)))
         spikes = torch.stack(zs) if keep_spikes else None
-        return RunOutput(outputs, spikes, stacked, NetState(z, ns, outputs[-1]))
+        return _run_output(outputs, spikes, states, NetState(z, ns, outputs[-1]))
 
     def forward(
         self,
@@ -281,7 +277,7 @@ class RecurrentNetwork(nn.Module):
         zs, states = [], []
         if sparse and sparse_possible(p.weight, inputs):
             return self._forward_sparse(inputs, s, p, record, update_fn, keep_spikes)
-        if not fast and not sparse:
+        if not fast and not sparse:  # a sparse request that cannot apply takes the fast path
             outs = []
             for i_t in inputs.unbind(0):  # unbind: see the fast branch
                 o, s = network_step(self.neuron, self.ops, i_t, s, p)
@@ -291,6 +287,7 @@ class RecurrentNetwork(nn.Module):
                 if record:
                     states.append(s.neuron)
             outputs = torch.stack(outs)
+            spikes = torch.stack(zs) if keep_spikes else None
         else:
             w_in, w_rec = p.weight.split([self.input_size, self.hidden_size], dim=1)
             # unbind, not drive_in[t]: each select's backward would allocate a zero (T, B, H)
@@ -303,17 +300,20 @@ class RecurrentNetwork(nn.Module):
                 zs.append(z)
                 if record:
                     states.append(ns)
-            drive = torch.stack(zs) @ p.out_weight.T
-            outputs = _readout_continue(drive, p.out_alpha, s.o)
+            spikes = torch.stack(zs)
+            outputs = _readout_continue(spikes @ p.out_weight.T, p.out_alpha, s.o)
             s = NetState(z, ns, outputs[-1])
-        spikes = torch.stack(zs) if keep_spikes else None
-        stacked = None
-        if record:
-            stacked = type(states[0])(*(torch.stack(f) for f in zip(*states, strict=True)))
-        return RunOutput(outputs, spikes, stacked, s)
+        return _run_output(outputs, spikes if keep_spikes else None, states, s)
 
 
 _INPUT_BLOCK = 16
+
+
+def _run_output(outputs: Tensor, spikes: Tensor | None, states: list[Any], final: NetState) -> RunOutput:
+    stacked = None
+    if states:  # recorded
+        stacked = type(states[0])(*(torch.stack(f) for f in zip(*states, strict=True)))
+    return RunOutput(outputs, spikes, stacked, final)
 
 
 def _hidden_step(

@@ -75,10 +75,13 @@ class SparseProduct:
         self._bounds = np.arange(0, (batch + 1) * h, h)  # row b starts at flat index b·H
         self._col = np.tile(np.arange(h, dtype=np.int64), batch)  # column of each flat index
 
-    def rows(self, z: Tensor, mask: np.ndarray | None = None) -> NonzeroRows:
+    def rows(self, z: Tensor) -> NonzeroRows:
         """The nonzero entries of z (B, H). NaN counts as nonzero, so it reaches the product."""
-        zn = z.detach().contiguous().numpy().reshape(-1)
-        flat = np.flatnonzero(zn != 0 if mask is None else mask)
+        zn = _flat_numpy(z)
+        return self._rows(zn, zn != 0)
+
+    def _rows(self, zn: np.ndarray, mask: np.ndarray) -> NonzeroRows:
+        flat = np.flatnonzero(mask)
         return NonzeroRows(
             torch.from_numpy(self._col[flat]),
             torch.from_numpy(np.searchsorted(flat, self._bounds)),
@@ -86,10 +89,15 @@ class SparseProduct:
         )
 
     def __call__(self, z: Tensor) -> Tensor:
-        mask = z.detach().contiguous().numpy().reshape(-1) != 0
+        zn = _flat_numpy(z)
+        mask = zn != 0
         if np.count_nonzero(mask) > self.max_nonzeros:
             return z @ self.table
-        return sparse_matmul(self.rows(z, mask), self.table)
+        return sparse_matmul(self._rows(zn, mask), self.table)
+
+
+def _flat_numpy(z: Tensor) -> np.ndarray:
+    return z.detach().contiguous().numpy().reshape(-1)
 
 
 def nonzero_rows(z: Tensor) -> NonzeroRows:
