@@ -3,8 +3,10 @@
 Prints grid points per second of
 
   (a) a naive loop: copy θ* + αd + βe into a model copy, run its forward, one point at a time
-      (``torch.no_grad()``, the network's own fast forward, as a careful user would write it);
-  (b) the ``loss-landscapes`` package (``random_plane``), when it is importable;
+      (``torch.no_grad()``; with the network's default forward, what a generic tool calls, and with
+      its fast forward);
+  (b) the ``loss-landscapes`` package (``random_plane``), when it is importable (timed once, after
+      the interleaved rounds);
   (c) gradscape: :func:`gradscape.landscape.evaluate_surface` with the forward that
       :func:`gradscape.landscape.api.recurrent_forward` picks (at the S-MNIST shape on a CPU: the
       spike-sparse path, :mod:`gradscape.models.sparse`), and its sequential path;
@@ -142,7 +144,8 @@ def main() -> None:
                 losses.append(float(sequence_loss(work(x, fast=fast).outputs, y, mode="last")))
         return (time.perf_counter() - t) / args.naive_points, losses
 
-    # (c) gradscape, batched (vmap over chunks) and sequential; the centre is evaluated too: counted.
+    # (c) gradscape, its default mode (vmap chunks when they pay; here one point at a time) and
+    # sequential; the centre is evaluated too: counted.
     lf, af = landscape.recurrent_objective("last")
     forward_kwargs = landscape.api.recurrent_forward(net, batch=B)
 
