@@ -7,6 +7,7 @@ import json
 import math
 from typing import Any
 
+from gradscape.models.bundled import bundled_names
 from gradscape.models.evaluation import evaluate_checkpoint
 
 
@@ -20,7 +21,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "bundled split, then its held-out part). --json prints one JSON object as the last line."
         ),
     )
-    p.add_argument("--checkpoint", required=True, help="a .pt file or a run folder (best.pt, else last.pt)")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a .pt file, a run folder (best.pt, else last.pt) or a released model: "
+        + ", ".join(bundled_names()),
+    )
     p.add_argument("--task", required=True, help="smnist, psmnist, ecg or shd")
     p.add_argument("--model", help="neuron kind; needed for reference BRF/RF checkpoints (same key names)")
     p.add_argument("--permutation", help="PS-MNIST permutation file or integer seed")
@@ -30,6 +36,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--samples", type=int, help="score a seeded random subset of this many test sequences")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --samples subset (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     return p
 
@@ -51,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         exclude_unlabelled=args.exclude_unlabelled,
         progress=not args.json,
+        samples=args.samples,
+        seed=args.seed,
     )
     if args.json:
         print(json.dumps(res))

@@ -13,8 +13,9 @@ gradscape checkpoint (a plain dict, loadable with ``weights_only=True``)::
 
 from __future__ import annotations
 
-import importlib.resources
+import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,14 @@ import torch
 
 from gradscape.errors import UserError
 from gradscape.io import atomic_write
+from gradscape.models.bundled import BundledModel, bundled_model, bundled_name_of
 from gradscape.models.network import RecurrentNetwork
 
 __all__ = [
     "FORMAT",
     "BUNDLED",
+    "Checkpoint",
+    "open_checkpoint",
     "bundled_checkpoint",
     "model_config",
     "build_model",
@@ -38,20 +42,13 @@ __all__ = [
 
 FORMAT = "gradscape-checkpoint/1"
 
-#: ``bundled:NAME`` names the reference ECG checkpoints shipped with the package.
+#: The short ``bundled:NAME`` names of the reference ECG checkpoints (all names: ``BUNDLED_MODELS``).
 BUNDLED = ("brf", "rf", "alif")
 
 
 def bundled_checkpoint(name: str) -> Path:
-    """Path of the bundled reference ECG checkpoint ``name`` (brf, rf or alif)."""
-    if name not in BUNDLED:
-        raise UserError(f"bundled checkpoints are {', '.join('bundled:' + b for b in BUNDLED)}; not {name!r}")
-    return Path(str(importlib.resources.files("gradscape.bundled") / "checkpoints" / f"ecg_{name}.pt"))
-
-
-def _bundled_name(path: str | Path) -> str | None:
-    text = str(path)
-    return text.split(":", 1)[1] if text.startswith("bundled:") else None
+    """Path of the bundled released checkpoint ``name`` (``brf``, ``smnist-brf`` …)."""
+    return bundled_model(name).path
 
 
 _REFERENCE_RENAMES = {
@@ -106,22 +103,29 @@ def save_checkpoint(
     )
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The raw checkpoint dict, with a clear error for a missing or unreadable file.
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
-    ``path`` is a file, a run folder (its best.pt, else last.pt) or ``bundled:brf|rf|alif``.
-    """
-    name = _bundled_name(path)
-    path = bundled_checkpoint(name) if name is not None else Path(path)
+
+def _checkpoint_file(spec: str | Path) -> Path:
+    """The file ``spec`` names: a file, a run folder (its best.pt, else last.pt) or ``bundled:NAME``."""
+    name = bundled_name_of(spec)
+    path = bundled_model(name).path if name is not None else Path(spec)
     if path.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (path / name).is_file():
-                path = path / name
-                break
-        else:
-            raise UserError(f"{path} is a folder without best.pt or last.pt; give a checkpoint file")
+        for candidate in ("best.pt", "last.pt"):
+            if (path / candidate).is_file():
+                return path / candidate
+        raise UserError(f"{path} is a folder without best.pt or last.pt; give a checkpoint file")
     if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
+        raise UserError(f"checkpoint {path} does not exist; give a .pt file, a run folder or bundled:NAME")
+    return path
+
+
+def _load_dict(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -133,8 +137,15 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         ) from None
     if not isinstance(ckpt, dict):
         raise UserError(f"checkpoint {path} holds a {type(ckpt).__name__}, not a dict")
-    ckpt["_path"] = str(path)
     return ckpt
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw checkpoint dict (as saved), with a clear error for a missing or unreadable file.
+
+    ``path`` is a file, a run folder (its best.pt, else last.pt) or ``bundled:NAME``.
+    """
+    return _load_dict(_checkpoint_file(path))
 
 
 def _reference_kind(state: Mapping[str, Any], model: str | None, path: str) -> str:
@@ -159,22 +170,61 @@ def _reference_kind(state: Mapping[str, Any], model: str | None, path: str) -> s
     return model or found
 
 
-def load_model(path: str | Path, model: str | None = None) -> tuple[RecurrentNetwork, dict[str, Any]]:
-    """Load a gradscape or reference checkpoint as a :class:`RecurrentNetwork` (on the CPU).
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint opened as a network: what every command and analysis receives.
 
-    Returns the network (eval mode) and the raw checkpoint dict. ``model`` names the neuron where
-    the file cannot tell (reference BRF vs RF) or checks it where it can; ``bundled:NAME`` implies
-    ``model=NAME``.
+    ``config`` is the resolved model config (:func:`model_config`'s keys); ``reference`` says the
+    file is in the BRF reference implementation's format; ``bundled`` is the released model when the
+    spec was ``bundled:NAME`` (its task, pixel order and published accuracy); ``permutation`` the
+    PS-MNIST pixel order the network was trained with (bundled or recorded by a gradscape run), else
+    None; ``raw`` the saved dict (training config, data info, epoch, optimizer state …).
     """
-    model = model or _bundled_name(path)
-    ckpt = read_checkpoint(path)
-    where = ckpt["_path"]
+
+    model: RecurrentNetwork
+    config: Mapping[str, Any]
+    path: Path
+    sha256: str
+    reference: bool
+    raw: Mapping[str, Any] = field(repr=False)
+    bundled: BundledModel | None = None
+    permutation: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def neuron(self) -> str:
+        return str(self.config["neuron"])
+
+    @property
+    def task(self) -> str | None:
+        """The task the network was trained on, when the checkpoint says (bundled or a gradscape run)."""
+        if self.bundled is not None:
+            return self.bundled.task
+        train = self.raw.get("config")
+        return str(train["task"]) if isinstance(train, Mapping) and "task" in train else None
+
+    @property
+    def label(self) -> str:
+        """A short name for reports and folders: the bundled name, else the neuron kind."""
+        return self.bundled.name if self.bundled is not None else self.neuron.split(":")[-1].lower()
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able provenance for result files."""
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "bundled": None if self.bundled is None else f"bundled:{self.bundled.name}",
+            "reference": self.reference,
+            "model_config": dict(self.config),
+        }
+
+
+def _state_and_config(ckpt: Mapping[str, Any], model: str | None, where: str) -> tuple[dict, dict, bool]:
     if ckpt.get("format") == FORMAT:
         config = dict(ckpt["model"])
         if model is not None and model != config["neuron"]:
             raise UserError(f"{where} holds a {config['neuron']!r} model, not {model!r}")
-        state = ckpt["state_dict"]
-    elif "model_state_dict" in ckpt:
+        return dict(ckpt["state_dict"]), config, False
+    if "model_state_dict" in ckpt:
         ref = ckpt["model_state_dict"]
         kind = _reference_kind(ref, model, where)
         state = {_REFERENCE_RENAMES.get(k, k): v for k, v in ref.items()}
@@ -190,12 +240,37 @@ def load_model(path: str | Path, model: str | None = None) -> tuple[RecurrentNet
             "output_size": outputs,
             "mask": "hidden.mask" in state,
         }
-        ckpt["reference"] = True
-    else:
-        raise UserError(
-            f"{where} is neither a gradscape checkpoint nor a reference checkpoint "
-            "(expected a 'format' or a 'model_state_dict' key)"
-        )
+        return state, config, True
+    raise UserError(
+        f"{where} is neither a gradscape checkpoint nor a reference checkpoint "
+        "(expected a 'format' or a 'model_state_dict' key)"
+    )
+
+
+def _permutation(ckpt: Mapping[str, Any], bundled: BundledModel | None) -> torch.Tensor | None:
+    if bundled is not None:
+        source = bundled.permutation_path
+        return None if source is None else torch.load(source, map_location="cpu", weights_only=True).long()
+    data = ckpt.get("data")
+    if isinstance(data, Mapping) and data.get("permutation") is not None:
+        return torch.as_tensor(data["permutation"], dtype=torch.long)
+    return None
+
+
+def open_checkpoint(spec: str | Path, model: str | None = None) -> Checkpoint:
+    """Open a gradscape or reference checkpoint as a :class:`Checkpoint` (network on the CPU, eval mode).
+
+    ``spec``: a .pt file, a run folder (best.pt, else last.pt) or ``bundled:NAME``. ``model`` names
+    the neuron where the file cannot tell (reference BRF vs RF) or checks it where it can; a bundled
+    name implies its neuron.
+    """
+    bundled = bundled_model(str(spec)) if bundled_name_of(spec) is not None else None
+    if bundled is not None and model is not None and model != bundled.neuron:
+        raise UserError(f"bundled:{bundled.name} is a {bundled.neuron!r} model, not {model!r}")
+    path = _checkpoint_file(spec)
+    ckpt = _load_dict(path)
+    where = str(path)
+    state, config, reference = _state_and_config(ckpt, model or (bundled and bundled.neuron), where)
     net = build_model(config)
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -213,5 +288,23 @@ def load_model(path: str | Path, model: str | None = None) -> tuple[RecurrentNet
             )
     net.load_state_dict(state)
     net.eval()
-    ckpt["model_config"] = config
-    return net, ckpt
+    return Checkpoint(
+        model=net,
+        config=config,
+        path=path,
+        sha256=_sha256(path),
+        reference=reference,
+        raw=ckpt,
+        bundled=bundled,
+        permutation=_permutation(ckpt, bundled),
+    )
+
+
+def load_model(path: str | Path, model: str | None = None) -> tuple[RecurrentNetwork, dict[str, Any]]:
+    """Compatibility form of :func:`open_checkpoint`: the network and the raw dict with ``_path``,
+    ``model_config`` and ``reference`` keys added. New code takes the :class:`Checkpoint`."""
+    ck = open_checkpoint(path, model)
+    raw = {**ck.raw, "_path": str(ck.path), "model_config": dict(ck.config)}
+    if ck.reference:
+        raw["reference"] = True
+    return ck.model, raw

@@ -146,8 +146,13 @@ def evaluate_checkpoint(
     batch_size: int = 256,
     exclude_unlabelled: bool | None = None,
     progress: bool = False,
+    samples: int | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Load a gradscape or reference checkpoint and score it on ``task``'s test set.
+
+    ``samples``: score a seeded random subset of that many test sequences (:meth:`Split.subset`
+    with ``seed``; the result lists their source indices) instead of the whole test set.
 
     The objective (loss mode, sub_seq_length) comes from the checkpoint's training config when it
     was trained on ``task``, else from :func:`task_objective`. S-/PS-MNIST: all 10,000 MNIST test
@@ -155,16 +160,16 @@ def evaluate_checkpoint(
     PS-MNIST pixel order: ``permutation`` (file or seed), else the checkpoint's recorded
     permutation, else the datasets default.
     """
-    from gradscape.models.checkpoints import load_model
+    from gradscape.models.checkpoints import Checkpoint, open_checkpoint
     from gradscape.models.datasets import Split, load_task
 
     task = str(task).lower()
     if task not in TASK_OBJECTIVES:
         raise UserError(f"unknown task {task!r}; choose one of {', '.join(TASK_OBJECTIVES)}")
-    net, ckpt = load_model(checkpoint, model)
-    kind = ckpt["model_config"]["neuron"]
-    train_cfg = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else None
-    data_info = ckpt.get("data") if isinstance(ckpt.get("data"), dict) else {}
+    ck = checkpoint if isinstance(checkpoint, Checkpoint) else open_checkpoint(checkpoint, model)
+    net, kind = ck.model, ck.neuron
+    train_cfg = ck.raw.get("config") if isinstance(ck.raw.get("config"), dict) else None
+    data_info = ck.raw.get("data") if isinstance(ck.raw.get("data"), dict) else {}
     if train_cfg is not None and train_cfg.get("task") == task:
         objective = {"mode": train_cfg["loss_mode"], "sub_seq_length": int(train_cfg["sub_seq_length"])}
     else:
@@ -178,15 +183,22 @@ def evaluate_checkpoint(
                 from gradscape.models.datasets.mnist import load_permutation
 
                 perm, _ = load_permutation(int(permutation) if str(permutation).isdigit() else permutation)
-            elif data_info.get("permutation") is not None:
-                perm = torch.as_tensor(data_info["permutation"], dtype=torch.long)
+                note += "; pixels permuted by the given permutation"
+            elif ck.permutation is not None and ck.task == "psmnist":
+                perm = ck.permutation
+                note += "; pixels permuted in the order the network was trained with"
             else:
                 perm = load_task("psmnist").permutation
+                note += "; pixels permuted by the task's default permutation (seed 0)"
             split = Split(split.inputs[:, perm].contiguous(), split.targets, split.indices, split.source)
-            note += "; pixels permuted"
     else:
         td = load_task(task, data_dir=data_dir, ecg_exclude_unlabelled=bool(exclude_unlabelled))
         split, note = td.test, td.info.get("note", "")
+    if samples is not None:
+        if samples < 1:
+            raise UserError(f"--samples must be at least 1, got {samples}")
+        split = split.subset(samples, seed)
+        note += f"; a seeded subset of {len(split)} sequences (seed {seed})"
     if split.inputs.shape[-1] != net.input_size:
         raise UserError(
             f"the checkpoint's network takes {net.input_size} input channels but {task} has "
@@ -206,10 +218,14 @@ def evaluate_checkpoint(
         **result,
         "task": task,
         "model": kind,
-        "checkpoint": ckpt["_path"],
-        "reference_checkpoint": bool(ckpt.get("reference", False)),
+        "checkpoint": str(ck.path),
+        "checkpoint_sha256": ck.sha256,
+        "bundled": None if ck.bundled is None else f"bundled:{ck.bundled.name}",
+        "published_accuracy": None if ck.bundled is None else ck.bundled.published_accuracy,
+        "reference_checkpoint": ck.reference,
         "mode": objective["mode"],
         "sub_seq_length": objective["sub_seq_length"],
         "split": split.source,
+        "subset": None if samples is None else {"seed": seed, "indices": split.indices.tolist()},
         "note": note,
     }

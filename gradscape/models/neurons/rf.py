@@ -10,13 +10,15 @@ b' = |b'_param| offset. One step (u, v from the *old* state on the right-hand si
     z_t  = Θ(u_t − θ − [q_{t−1} if RP])                refractory period (RP)
     q_t  = γ_q q_{t−1} + z_t   (if RP or SR, else 0)
 
-All three on is BRF; all off is vanilla RF. On the boundary (b' = q = 0) the membrane eigenvalues
-1 + δ(b ± iω) have modulus exactly 1; below it (b' > 0) the modulus is < 1.
+All three on is BRF; all off is vanilla RF. ``rf-posb`` is vanilla RF with b_t = +b' (a growing
+oscillation, no sustain term): the RF the BRF authors released for PS-MNIST, which diverged.
+On the boundary (b' = q = 0) the membrane eigenvalues 1 + δ(b ± iω) have modulus exactly 1; below
+it (b' > 0) the modulus is < 1.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 from typing import Any, NamedTuple
 
@@ -44,6 +46,7 @@ class RFParams:
     refractory: bool = True
     smooth_reset: bool = True
     boundary: bool = True
+    positive_b: bool = False
 
 
 def divergence_boundary(ops: Any, omega: Any, dt: Any) -> Any:
@@ -54,7 +57,7 @@ def divergence_boundary(ops: Any, omega: Any, dt: Any) -> Any:
 def rf_step(ops: Any, x: Any, state: RFState, p: RFParams) -> tuple[Any, RFState]:
     """One RF/BRF update (module docstring)."""
     omega = ops.abs(p.omega)
-    b = -ops.abs(p.b_offset)
+    b = ops.abs(p.b_offset) if p.positive_b else -ops.abs(p.b_offset)
     if p.boundary:
         b = divergence_boundary(ops, omega, p.dt) + b
     if p.smooth_reset:
@@ -127,3 +130,10 @@ for _n in range(4):
     for _on in combinations(("rp", "sr", "db"), _n):
         _neuron = rf_variant(*(k in _on for k in ("rp", "sr", "db")))
         RF_VARIANTS[_neuron.name] = _neuron
+
+RF_VARIANTS["rf-posb"] = replace(
+    RF_VARIANTS["rf"],
+    name="rf-posb",
+    constants={**RF_VARIANTS["rf"].constants, "positive_b": True},
+    description="resonate-and-fire with b = +|b'| (growing oscillation; the released PS-MNIST RF)",
+)
