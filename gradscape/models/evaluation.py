@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from gradscape.errors import UserError
 from gradscape.models.device import resolve_device
 from gradscape.models.objectives import correct_counts, sequence_loss, spike_stats
+from gradscape.models.plan import ForwardPlan, plan_forward
 
 __all__ = ["TASK_OBJECTIVES", "task_objective", "evaluate", "evaluate_checkpoint"]
 
@@ -58,11 +59,13 @@ def evaluate(
     sub_seq_length: int = 0,
     batch_size: int = 256,
     device: torch.device | str = "cpu",
-    fast: bool = True,
     progress: bool = False,
-    step_fn: Any = None,
+    plan: ForwardPlan | None = None,
 ) -> dict[str, float]:
     """Loss (mean over samples), accuracy (percent), SOPs and spike rate of ``model`` on ``split``.
+
+    ``plan``: the forward path (default: :func:`~gradscape.models.plan.plan_forward` for inference,
+    the dense fast path).
 
     Returns ``accuracy``, ``loss``, ``sops_per_sample``, ``sops_per_step``,
     ``spikes_per_neuron_step``, ``samples`` (and ``scored``: the number of scored predictions).
@@ -80,11 +83,13 @@ def evaluate(
     scored = torch.zeros((), dtype=torch.long, device=dev)
     spikes = torch.zeros((), dtype=torch.float64, device=dev)
     T = H = 0
+    if plan is None:
+        plan = plan_forward(model, grad=False, batch=batch_size, device=dev)
     it = batches(split, batch_size, shuffle=False, device=dev)
     bar = tqdm(it, total=-(-n // batch_size), desc="evaluate", leave=False, disable=not progress)
     try:
         for x, y in bar:
-            run = model(x, fast=fast, step_fn=step_fn) if step_fn is not None else model(x, fast=fast)
+            run = model(x, plan=plan)
             B = x.shape[1]
             T, H = run.spikes.shape[0], run.spikes.shape[2]
             loss = sequence_loss(run.outputs, y, mode=mode, sub_seq_length=sub_seq_length, reduction="mean")

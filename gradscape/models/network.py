@@ -32,6 +32,7 @@ from gradscape.errors import UserError
 from gradscape.models.fastpath import make_update
 from gradscape.models.neurons import Distribution, Neuron, Normal, get_neuron, parse_distribution
 from gradscape.models.ops import TorchOps
+from gradscape.models.plan import ForwardPlan, as_plan
 from gradscape.models.sparse import SparseProduct, sparse_possible
 from gradscape.models.surrogates import Surrogate
 
@@ -246,38 +247,39 @@ class RecurrentNetwork(nn.Module):
         self,
         inputs: Tensor,
         *,
+        plan: ForwardPlan | str | None = None,
         record: bool = False,
-        fast: bool = False,
-        step_fn: Callable | None = None,
         state: NetState | None = None,
-        sparse: bool = False,
-        update_fn: Callable | None = None,
-        keep_spikes: bool = True,
+        **legacy: Any,
     ) -> RunOutput:
-        """Run the network over ``inputs`` (T, B, I).
+        """Run the network over ``inputs`` (T, B, I) along ``plan`` (:mod:`gradscape.models.plan`:
+        ``eager`` by default; choose one with :func:`~gradscape.models.plan.plan_forward`).
 
         ``fast`` precomputes W_in i_t for all t in one matmul and applies the readout after the
-        loop (mathematically the same; floating-point sums differ in order). ``step_fn`` replaces
-        the hidden-layer update in the fast path (used for the compiled step). ``state`` continues
-        from a previous state (truncated BPTT).
+        loop (mathematically the same; floating-point sums differ in order); the plan's ``step_fn``
+        replaces its hidden-layer update (the compiled step). ``sparse`` (inference on a CPU) takes
+        the fast path's structure but computes W_rec z_{t−1} and W_out z_t from the nonzero entries
+        of z only (:mod:`gradscape.models.sparse`), with the neuron update compiled by
+        :func:`~gradscape.models.fastpath.make_update` (the plan's ``update_fn`` replaces it). Where
+        it cannot apply (gradients, ``torch.func`` transforms, other devices) the dense fast path
+        runs instead. ``state`` continues from a previous state (truncated BPTT); ``record`` keeps
+        every step's neuron state.
 
-        ``sparse`` (inference on a CPU) takes the fast path's structure but computes W_rec z_{t−1} and
-        W_out z_t from the nonzero entries of z only (:mod:`gradscape.models.sparse`), with the
-        neuron update compiled by :func:`~gradscape.models.fastpath.make_update` (``update_fn``
-        replaces it, e.g. ``fastpath.eager_update``). Where it cannot apply (gradients, ``torch.func``
-        transforms, other devices) the dense fast path runs instead.
-
-        ``keep_spikes=False`` returns ``spikes=None`` instead of the (T, B, H) outputs: when only the
-        readout matters (a loss on ``outputs``) this saves writing T·B·H values to fresh memory.
+        A plan with ``keep_spikes=False`` returns ``spikes=None`` instead of the (T, B, H) outputs:
+        when only the readout matters (a loss on ``outputs``) this saves writing T·B·H values.
+        ``legacy``: the flags ``fast``, ``sparse``, ``step_fn``, ``update_fn``, ``keep_spikes`` that
+        :func:`~gradscape.models.plan.as_plan` turns into a plan.
         """
         if inputs.dim() != 3 or inputs.shape[-1] != self.input_size:
             raise UserError(f"inputs must be (T, B, {self.input_size}); got {tuple(inputs.shape)}")
+        chosen = as_plan(plan, **legacy)
+        keep_spikes = chosen.keep_spikes
         p = self.net_params()
         s = self.initial_state(inputs.shape[1]) if state is None else state
         zs, states = [], []
-        if sparse and sparse_possible(p.weight, inputs):
-            return self._forward_sparse(inputs, s, p, record, update_fn, keep_spikes)
-        if not fast and not sparse:  # a sparse request that cannot apply takes the fast path
+        if chosen.path == "sparse" and sparse_possible(p.weight, inputs):
+            return self._forward_sparse(inputs, s, p, record, chosen.update_fn, keep_spikes)
+        if chosen.path == "eager":  # a sparse plan that cannot apply takes the fast path
             outs = []
             for i_t in inputs.unbind(0):  # unbind: see the fast branch
                 o, s = network_step(self.neuron, self.ops, i_t, s, p)
@@ -293,7 +295,7 @@ class RecurrentNetwork(nn.Module):
             # unbind, not drive_in[t]: each select's backward would allocate a zero (T, B, H)
             # gradient, O(T²·B·H) in total; unbind's backward is one stack.
             drive_in = (inputs @ w_in.T).unbind(0)
-            hidden_step = step_fn or _hidden_step
+            hidden_step = chosen.step_fn or _hidden_step
             z, ns = s.z, s.neuron
             for d_t in drive_in:
                 z, ns = hidden_step(self.neuron, self.ops, d_t, z, ns, w_rec, p.neuron)

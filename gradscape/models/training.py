@@ -41,6 +41,7 @@ from gradscape.models.device import resolve_device
 from gradscape.models.evaluation import evaluate
 from gradscape.models.network import NetState, RecurrentNetwork
 from gradscape.models.objectives import correct_counts, sequence_loss
+from gradscape.models.plan import ForwardPlan, plan_forward
 from gradscape.models.run_folder import (
     ITERATION_COLUMNS,
     METRIC_COLUMNS,
@@ -121,20 +122,21 @@ def train_batch(
     y: torch.Tensor,
     cfg: TrainConfig,
     optimizer: torch.optim.Optimizer,
-    step_fn: Any = None,
+    plan: ForwardPlan | None = None,
 ) -> _BatchResult:
-    """Forward, backward and optimiser step(s) on one mini-batch (x (T, B, I), y (B,) or (T, B))."""
+    """Forward, backward and optimiser step(s) on one mini-batch (x (T, B, I), y (B,) or (T, B)).
+
+    ``plan``: the forward path (default: :func:`plan_forward` from ``cfg.fast``)."""
     T = x.shape[0]
     chunks = truncation_chunks(T, cfg.tbptt, cfg.tbptt_mode, cfg.sub_seq_length)
     state = None
     outs, losses = [], []
     clamped = torch.zeros((), dtype=torch.long, device=x.device)  # stays on the device: no sync
     steps = 0
-    kwargs: dict[str, Any] = {"fast": cfg.fast}
-    if step_fn is not None:
-        kwargs["step_fn"] = step_fn
+    if plan is None:
+        plan = plan_forward(model, grad=True, batch=x.shape[1], fast=cfg.fast)
     for start, end in chunks:
-        run = model(x[start:end], state=state, **kwargs)
+        run = model(x[start:end], state=state, plan=plan)
         outs.append(run.outputs.detach())
         loss = _chunk_loss(run.outputs, y, start, end, cfg)
         if cfg.loss_mode == "last" and cfg.tbptt_mode == "standard" and end < T:
@@ -154,16 +156,6 @@ def train_batch(
 
 def _subset(split: Any, n: int | None, seed: int) -> Any:
     return split if n is None else split.subset(int(n), seed)
-
-
-def _make_step_fn(model: RecurrentNetwork, cfg: TrainConfig) -> Any:
-    if not cfg.compile:
-        return None
-    try:
-        from gradscape.models.fastpath import make_step
-    except ImportError:
-        raise UserError("--compile needs gradscape.models.fastpath, which this install lacks") from None
-    return make_step(model.neuron, compile=True)
 
 
 def _load_data(cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
@@ -222,20 +214,19 @@ def train(
         surrogate=cfg.surrogate,
         seed=cfg.seed,
     ).to(device)
-    step_fn = _make_step_fn(model, cfg)
+    plan = plan_forward(model, grad=True, batch=cfg.batch_size, fast=cfg.fast, compile=cfg.compile)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LinearLR(
         optimizer, start_factor=1.0, end_factor=0.0, total_iters=cfg.epochs
     )
     cfg_dict = cfg.to_dict()
-    ckpt_meta = {"config": cfg_dict, "data": info, "task": cfg.task}
+    ckpt_meta = {"config": cfg_dict, "data": info, "task": cfg.task, "forward": plan.describe()}
     eval_kw = dict(
         mode=cfg.loss_mode,
         sub_seq_length=cfg.sub_seq_length,
         batch_size=cfg.eval_batch_size,
         device=device,
-        fast=cfg.fast,
-        step_fn=step_fn,
+        plan=plan,
     )
 
     rows: list[dict[str, Any]] = []
@@ -280,6 +271,7 @@ def train(
                 "model": {**model_config(model, cfg.model), "init": model.init_spec},
                 "data": info,
                 "indices": {k: v.indices.tolist() for k, v in splits.items()},
+                "forward": plan.describe(),
                 "provenance": provenance(),
             },
         )
@@ -329,7 +321,7 @@ def train(
             for b, (x, y) in enumerate(bar):
                 if b >= n_batches:
                     break
-                res = train_batch(model, x, y, cfg, optimizer, step_fn)
+                res = train_batch(model, x, y, cfg, optimizer, plan)
                 report = sequence_loss(
                     res.outputs, y, mode=cfg.loss_mode, sub_seq_length=cfg.sub_seq_length, reduction="mean"
                 )
