@@ -9,13 +9,13 @@ and ``summary.json``. A figure whose inputs are missing is skipped with one line
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gradscape.distributed import World, world
 from gradscape.errors import UserError
 from gradscape.figures.profiles import Profile, get_profile
 from gradscape.figures.runner import Runner, run_key
@@ -129,22 +129,6 @@ def plan_runs(
     return plan
 
 
-def _dist() -> tuple[int, int, Any]:
-    """(rank, world, torch.distributed or None); initialises the process group under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, None
-    import torch
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend)
-    return dist.get_rank(), dist.get_world_size(), dist
-
-
 def _all_done(runner: Runner, configs: Sequence[TrainConfig]) -> bool:
     return bool(configs) and all(runner.status(c) == "done" for c in configs)
 
@@ -195,20 +179,17 @@ def generate(
     figures = parse_only(only) if isinstance(only, str) or only is None else parse_only(",".join(only))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    from gradscape.models.device import resolve_device
-
-    resolve_device(device)  # a bad --device fails before any work
-    rank, world, dist = _dist()
-    if profile.threads is not None:
+    with world(device) as w:  # a bad --device fails here, before any work
+        if profile.threads is None:
+            return _generate(profile, figures, out, device, data_dir, progress, log, w, t0)
         import torch
 
         threads = torch.get_num_threads()
         torch.set_num_threads(profile.threads)
         try:
-            return _generate(profile, figures, out, device, data_dir, progress, log, rank, world, dist, t0)
+            return _generate(profile, figures, out, device, data_dir, progress, log, w, t0)
         finally:
             torch.set_num_threads(threads)
-    return _generate(profile, figures, out, device, data_dir, progress, log, rank, world, dist, t0)
 
 
 def _generate(
@@ -219,38 +200,31 @@ def _generate(
     data_dir: str | None,
     progress: bool,
     log: Callable[[str], None],
-    rank: int,
-    world: int,
-    dist: Any,
+    w: World,
     t0: float,
 ) -> dict[str, Any]:
     dirs, missing = task_data_dirs(data_dir)
     plan = plan_runs(profile, figures, dirs, missing, device)
-    from gradscape.models.device import resolve_device
-
-    on_cpu = resolve_device(device).type == "cpu"
-    jobs = profile.jobs if on_cpu and world == 1 else 1
+    jobs = profile.jobs if w.device.type == "cpu" and not w.distributed else 1
     runner = Runner(
-        out, progress=progress, rank=rank, world=world, log=log, jobs=jobs, threads=profile.threads
+        out, progress=progress, rank=w.rank, world=w.size, log=log, jobs=jobs, threads=profile.threads
     )
     counts = runner.run_all(plan.all())
     from gradscape.figures import fig1, fig2, fig3, fig4, fig5, fig6, report
 
-    if dist is not None:
+    if w.distributed:
         import torch
 
-        dist.barrier()
+        w.barrier()
         keys = ("new", "resumed", "reused", "mine")
-        t = torch.tensor([counts[k] for k in keys], dtype=torch.long)
-        if torch.cuda.is_available():
-            t = t.cuda()
-        dist.all_reduce(t)  # report the whole matrix, not rank 0's share
+        t = torch.tensor([counts[k] for k in keys], dtype=torch.long, device=w.device)
+        torch.distributed.all_reduce(t)  # report the whole matrix, not rank 0's share
         counts.update({k: int(v) for k, v in zip(keys, t.tolist(), strict=True)})
     surfaces5: dict[str, list[Any]] = {}
     if "fig5" in figures:  # every rank takes part: the landscape shards grid points over ranks
         surfaces5 = fig5.compute_surfaces(runner, plan.fig5, profile, device=device, progress=progress)
-    if rank != 0:
-        return {"rank": rank, "runs": counts}
+    if not w.is_main:
+        return {"rank": w.rank, "runs": counts}
 
     for task, why in missing.items():
         if ("fig3" in figures and task in profile.fig3_tasks) or "fig2" in figures:

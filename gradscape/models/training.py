@@ -25,7 +25,6 @@ the time loop); everything written until then stays.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -490,27 +489,15 @@ def train_seeds(
     """Train one run per seed into ``out_dir/seed-<s>``, one after another.
 
     Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) rank r trains seeds[r::world] — a seed-parallel
-    run matrix, no gradient synchronisation (``torch.distributed`` with gloo only to wait for all).
+    run matrix, no gradient synchronisation (:mod:`gradscape.distributed` only to wait for all).
     """
-    rank = int(os.environ.get("RANK", "0"))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    dist = None
-    if world > 1:
-        import torch.distributed as dist_mod
+    from gradscape.distributed import share, world
 
-        if dist_mod.is_available():
-            dist = dist_mod
-            if not dist.is_initialized():
-                dist.init_process_group("gloo")
     results = []
-    try:
-        for s in seeds[rank::world]:
+    with world(config.device) as w:
+        for s in share(seeds, w):
             results.append(
                 train(config.replace(seed=s), Path(out_dir) / f"seed-{s}", resume=resume, progress=progress)
             )
-        if dist is not None:
-            dist.barrier()
-    finally:
-        if dist is not None and dist.is_initialized():
-            dist.destroy_process_group()
+        w.barrier()
     return results
