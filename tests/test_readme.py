@@ -34,7 +34,11 @@ def test_readme_python_blocks_run(index: int, monkeypatch: pytest.MonkeyPatch, c
     printed = capsys.readouterr().out
     if index == 0:
         lines = printed.strip().splitlines()
-        assert "'accuracy': 86.2" in lines[0]
-        assert round(float(lines[-1]), 5) == 0.99346
+        # ±0.05 pp: float32 summation order flips a few of the 183,300 per-step predictions between
+        # machines; the published accuracy is 86.2 %.
+        accuracy = re.search(r"'accuracy': ([0-9.]+)", lines[0])
+        assert accuracy is not None and abs(float(accuracy.group(1)) - 86.2) < 0.05
+        # ±5e-6: the published median ρ 0.99346 has 5 decimals (a float64 closed form per neuron).
+        assert abs(float(lines[-1]) - 0.99346) <= 5e-6
     else:
         assert 0.0 <= float(printed.strip().splitlines()[-1]) <= 1.0
