@@ -9,12 +9,19 @@ Prints, in one run:
 2. the same per step by a dense ``torch.autograd.functional.jacobian`` of the whole hidden state
    (H·k = 768 entries per sample) followed by the same block spectra: timed on a few steps and
    extrapolated linearly to T (said in the output), and the ratio dense / batched (target ≥ 50×);
-3. the time of the full symbolic derivation (J, eigenvalues and ρ of membrane block, J_sub and J, and
+3. the m leading Lyapunov exponents of the backward product 𝒥_1ᵀ ⋯ 𝒥_Tᵀ of the same network and
+   inputs (whole network, D = H·(1+k) + C), side by side: the VJP route of
+   :func:`gradscape.gradflow.lyapunov.lyapunov_spectrum` (one vmapped vector-Jacobian product per step
+   for the m tangents, whole T, forward included) and the dense route (per step the D × D network
+   Jacobian by ``jacrev`` as :func:`gradscape.gradflow.network_flow.network_jacobian`, then 𝒥_tᵀQ and
+   the same QR) timed on a few steps and extrapolated linearly to T; the ratio dense / VJP and the
+   largest exponent difference of the two routes on those steps (same start) are printed;
+4. the time of the full symbolic derivation (J, eigenvalues and ρ of membrane block, J_sub and J, and
    the LaTeX report) of each built-in spiking neuron.
 
 Usage: ``python benchmarks/bench_gradflow.py [--device auto] [--dense-steps 3] [--batches 1,32]
-[--threads N]``. On a shared, oversubscribed CPU ``--threads 1`` is much less noisy: torch's intra-op
-threads then spin-wait for each other on every small elementwise op.
+[--lyapunov 5] [--no-lyapunov] [--threads N]``. On a shared, oversubscribed CPU ``--threads 1`` is
+much less noisy: torch's intra-op threads then spin-wait for each other on every small elementwise op.
 """
 
 from __future__ import annotations
@@ -30,6 +37,13 @@ from gradscape.gradflow.jacobians import (
     record_trajectory,
     trajectory_spectra,
 )
+from gradscape.gradflow.lyapunov import (
+    lyapunov_spectrum,
+    lyapunov_spectrum_of_step,
+    network_step_fn,
+    random_orthonormal,
+)
+from gradscape.gradflow.network_flow import network_jacobian, run_flat_states
 from gradscape.models.device import resolve_device
 from gradscape.models.network import RecurrentNetwork
 
@@ -95,6 +109,55 @@ def bench_dense(net: RecurrentNetwork, x: torch.Tensor, steps: int, device: torc
     return sum(times) / len(times)
 
 
+def bench_lyapunov(
+    net: RecurrentNetwork, x: torch.Tensor, m: int, dense_steps: int, device: torch.device
+) -> dict[str, float]:
+    """The VJP route over all T steps, and the dense route on the last ``dense_steps`` steps (the first
+    ones the backward iteration meets) with the VJP route repeated on exactly those steps."""
+    T = x.shape[0]
+    lyapunov_spectrum(net, x[:5], m, transient=0, neuron_bound=False)  # warm-up
+    _sync(device)
+    t0 = time.perf_counter()
+    res = lyapunov_spectrum(net, x, m, neuron_bound=False)
+    _sync(device)
+    t_vjp = time.perf_counter() - t0
+
+    n = min(dense_steps, T)
+    states = run_flat_states(net, x)
+    D = states.shape[-1]
+    qr_every = res.settings.qr_every
+    params = net.net_params()
+    Q = random_orthonormal(D, m, seed=0).to(device=device, dtype=states.dtype).expand(x.shape[1], D, m)
+    acc = torch.zeros(x.shape[1], m, dtype=torch.float64, device=device)
+    with torch.no_grad():
+        network_jacobian(net, x[T - 1], states[T - 1], params=params)  # warm-up
+        _sync(device)
+        t0 = time.perf_counter()
+        for k, t in enumerate(range(T, T - n, -1), start=1):
+            J = network_jacobian(net, x[t - 1], states[t - 1], params=params)  # (B, D, D)
+            Q = J.transpose(-1, -2) @ Q
+            if k % qr_every == 0 or k == n:
+                Q, R = torch.linalg.qr(Q)
+                acc = acc + torch.diagonal(R, dim1=-2, dim2=-1).abs().double().log()
+        _sync(device)
+        per_step_dense = (time.perf_counter() - t0) / n
+    dense_mu = acc / n
+    same = lyapunov_spectrum_of_step(
+        network_step_fn(net), x[T - n :], states[T - n : T], m, qr_every=qr_every
+    )
+    return {
+        "vjp_s": t_vjp,
+        "dense_per_step_s": per_step_dense,
+        "dense_total_s": per_step_dense * T,
+        "state_size": D,
+        "dense_steps": n,
+        "max_abs_diff": float((same.exponents.double() - dense_mu).abs().max()),
+        "leading": res.mean[0].item(),
+        "transient": res.settings.transient,
+        "qr_every": qr_every,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto")
@@ -105,6 +168,8 @@ def main() -> None:
         "--dense-steps", type=int, default=3, help="steps timed for the dense route (extrapolated)"
     )
     ap.add_argument("--no-symbolic", action="store_true")
+    ap.add_argument("--lyapunov", type=int, default=5, help="leading Lyapunov exponents m (default 5)")
+    ap.add_argument("--no-lyapunov", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     args = ap.parse_args()
@@ -133,6 +198,20 @@ def main() -> None:
             f"extrapolated ×{args.steps} = {dense_total:.1f} s\n"
             f"  ratio dense / batched: {dense_total / t_jac:.0f}×  (target ≥ 50×)"
         )
+        if not args.no_lyapunov:
+            ly = bench_lyapunov(net, x, args.lyapunov, args.dense_steps, device)
+            print(
+                f"  Lyapunov m={args.lyapunov} of the backward product (D={ly['state_size']}, transient "
+                f"{ly['transient']}, QR every {ly['qr_every']}; leading exponent {ly['leading']:.5f} "
+                "per step):\n"
+                f"    VJP route (vmap over {args.lyapunov} tangents of torch.func.vjp, whole T, forward "
+                f"included): {ly['vjp_s']:.3f} s\n"
+                f"    dense route (jacrev {ly['state_size']}×{ly['state_size']} per sample per step, then "
+                f"J^T Q): {ly['dense_per_step_s']:.3f} s per step, measured on {ly['dense_steps']} steps, "
+                f"extrapolated ×{args.steps} = {ly['dense_total_s']:.1f} s\n"
+                f"    ratio dense / VJP: {ly['dense_total_s'] / ly['vjp_s']:.0f}×; the two routes on the "
+                f"same {ly['dense_steps']} steps and start differ by ≤ {ly['max_abs_diff']:.1e} per step"
+            )
     if not args.no_symbolic:
         from gradscape.gradflow.symbolic import derivation_times
 
