@@ -8,10 +8,14 @@ from gradscape.models.neurons.base import (
     Constant,
     Distribution,
     Neuron,
+    NeuronFileSpec,
     Normal,
     Uniform,
+    is_neuron_file_spec,
     load_neuron_file,
+    neuron_file_sha256,
     parse_distribution,
+    validate_neuron,
 )
 from gradscape.models.neurons.lif import LIF, LIFParams, LIFState, lif_step
 from gradscape.models.neurons.lstm import LSTM, LSTMParams, LSTMState, lstm_step
@@ -30,6 +34,7 @@ __all__ = [
     "LSTM", "LSTMParams", "LSTMState", "lstm_step",
     "RF_VARIANTS", "RFParams", "RFState", "divergence_boundary", "rf_step", "rf_variant",
     "Constant", "Distribution", "Neuron", "Normal", "Uniform", "parse_distribution",
+    "NeuronFileSpec", "is_neuron_file_spec", "load_neuron_file", "neuron_file_sha256", "validate_neuron",
     "NEURONS", "get_neuron", "neuron_names",
 ]  # fmt: skip
 
@@ -52,19 +57,28 @@ def neuron_names() -> list[str]:
     return list(NEURONS)
 
 
-def get_neuron(name: str | Neuron) -> Neuron:
+def get_neuron(name: str | Neuron | NeuronFileSpec) -> Neuron:
     """A built-in neuron by name (``brf``, ``rf``, ``rf+sr+db`` in any flag order, ``alif``,
-    ``lif``, ``lstm``) or a user's neuron from ``path/to/file.py:Name``."""
+    ``lif``, ``lstm``) or a user's neuron from ``path/to/file.py:Name`` (loaded and validated by
+    :func:`load_neuron_file`, the only way a neuron file is executed)."""
     if isinstance(name, Neuron):
         return name
+    if isinstance(name, NeuronFileSpec):
+        return load_neuron_file(name)
+    if not isinstance(name, str):
+        raise UserError(f"model {name!r} must be a name ({', '.join(NEURONS)}) or path/to/file.py:Name")
     key = name.lower()
     if key in NEURONS:
         return NEURONS[key]
     canon = _canonical_rf(key)
     if canon is not None:
         return NEURONS[canon]
-    if ".py:" in name:
+    if is_neuron_file_spec(name):
         return load_neuron_file(name)
+    if key.endswith(".py"):
+        raise UserError(
+            f"give the neuron's name after the file: {name}:Name (the variable holding the Neuron)"
+        )
     raise UserError(
         f"unknown model {name!r}; choose one of: {', '.join(NEURONS)}, "
         "or give your own neuron as path/to/file.py:Name"
