@@ -14,15 +14,16 @@ of :mod:`gradscape.models.objectives` and the forward chosen by :func:`recurrent
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from gradscape.landscape.directions import Directions, random_directions
-from gradscape.landscape.evaluate import Surface, evaluate_surface
+from gradscape.landscape.evaluate import Metric, RunOptions, evaluate_grid
 from gradscape.landscape.grid import Grid, parse_grid
+from gradscape.landscape.memory import CPU_STEP_BYTES
+from gradscape.landscape.surface import Surface
 
 __all__ = ["recurrent_objective", "recurrent_forward", "split_batches", "recurrent_landscape"]
 
@@ -35,7 +36,7 @@ def recurrent_forward(
     Only the readout enters the loss, so the (T, B, H) spikes are not kept. On a GPU, and for wide
     inputs, the fast path (input projection W_in i_t for all t in one GEMM, readout after the loop)
     is used. On a CPU, for a spiking neuron whose per-step state is large (``batch`` · H values of
-    at least :data:`~gradscape.landscape.evaluate.CPU_STEP_BYTES`, the size at which points are
+    at least :data:`~gradscape.landscape.memory.CPU_STEP_BYTES`, the size at which points are
     evaluated one at a time rather than in vmap chunks), the spike-sparse path
     (:mod:`gradscape.models.sparse`: recurrent and readout products from the nonzero outputs only,
     compiled neuron update) is used; at the S-MNIST shape it was 2.4x (2 threads) and 2.9x (1 thread)
@@ -43,8 +44,6 @@ def recurrent_forward(
     plain step loop (few input channels) or the fast path. All give the same values up to
     floating-point summation order; the choice is recorded in the result's config.
     """
-    from gradscape.landscape.evaluate import CPU_STEP_BYTES
-
     first = next(model.parameters())
     dev = torch.device(device) if device is not None else first.device
     kwargs: dict[str, Any] = {"keep_spikes": False}
@@ -109,16 +108,14 @@ def recurrent_landscape(
     directions: Directions | Sequence[Mapping[str, Tensor]] | None = None,
     batch_size: int = 256,
     steps: int | None = None,
-    chunk_size: int | None = None,
-    sequential: bool = False,
-    out: str | Path | None = None,
-    resume: bool = False,
-    config: Mapping[str, Any] | None = None,
-    meta: Mapping[str, Any] | None = None,
-    progress: bool = True,
-    extras: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> Surface:
-    """Landscape of a gradscape recurrent network on ``split`` (a datasets ``Split``)."""
+    """Landscape of a gradscape recurrent network on ``split`` (a datasets ``Split``).
+
+    The objective is ``sequence_loss(o, y, mode, sub_seq_length, reduction)``; ``directions``
+    default to seeded :func:`random_directions` over ``params``; ``options`` are
+    :class:`~gradscape.landscape.evaluate.RunOptions` fields (``out``, ``resume``, ``config`` …).
+    """
     if isinstance(grid, str):
         grid = parse_grid(grid, dims if directions is None else len(directions))
     if directions is None:
@@ -128,25 +125,11 @@ def recurrent_landscape(
     p0 = next(model.parameters())
     loss_fn, acc_fn = recurrent_objective(mode, sub_seq_length, reduction)
     data = split_batches(split, batch_size, device=p0.device, steps=steps, dtype=p0.dtype)
-    cfg = {
+    metric = Metric(loss_fn, acc_fn, recurrent_forward(model, batch=max(n for *_, n in data)))
+    options["config"] = {
         "objective": {"mode": mode, "sub_seq_length": sub_seq_length, "reduction": reduction},
         "steps": steps,
-        **dict(config or {}),
+        **dict(options.get("config") or {}),
     }
-    return evaluate_surface(
-        model,
-        loss_fn,
-        directions,
-        grid,
-        data=data,
-        accuracy_fn=acc_fn,
-        model_kwargs=recurrent_forward(model, batch=max(n for *_, n in data)),
-        chunk_size=chunk_size,
-        sequential=sequential,
-        out=out,
-        resume=resume,
-        config=cfg,
-        meta=meta,
-        progress=progress,
-        extras=extras,
-    )
+    options = {k: v for k, v in options.items() if not (k in ("meta", "extras") and v is None)}
+    return evaluate_grid(model, directions, grid, data, metric, RunOptions(**options))

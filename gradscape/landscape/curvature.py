@@ -32,8 +32,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from gradscape.errors import UserError
-from gradscape.landscape.eigen import EigenResult, TraceResult, hutchinson_trace, lanczos, power_iteration
-from gradscape.landscape.hessian import HVPOperator, LossFn, resolve_params
+from gradscape.landscape.eigen import EigenPairs, TraceResult, hutchinson_trace, lanczos, power_iteration
+from gradscape.landscape.hessian import HVPOperator, LossFn
+from gradscape.landscape.parameters import parameter_point, perturbed_params
 
 __all__ = [
     "EIGEN_METHODS",
@@ -54,8 +55,8 @@ Params = Mapping[str, Tensor] | Iterable[str] | None
 class Extremes:
     """Top (λ_max) and bottom (λ_min) eigenpairs of H̃ and Li et al.'s |λ_min / λ_max|."""
 
-    top: EigenResult
-    bottom: EigenResult
+    top: EigenPairs
+    bottom: EigenPairs
 
     @property
     def lambda_max(self) -> float:
@@ -82,7 +83,7 @@ class Extremes:
 
 def _eig(
     op: HVPOperator, k: int, which: str, method: str, tol: float, maxiter: int | None, seed: int
-) -> EigenResult:
+) -> EigenPairs:
     if method == "lanczos":
         return lanczos(op, k, which=which, tol=tol, maxiter=maxiter, seed=seed)
     if method == "power":
@@ -192,7 +193,7 @@ def curvature_ratio_grid(
     (len(alphas), len(betas)), ``[i, j]`` at (alphas[i], betas[j]). ``centre`` is θ* (a dict, names
     or ``None`` = all trainable parameters of ``model``); ``directions`` = [d] or [d, e] over the
     same names (missing names are not perturbed)."""
-    theta = resolve_params(model, centre)
+    theta = parameter_point(model, centre)
     want = 1 if betas is None else 2
     if len(directions) != want:
         raise UserError(f"a {want}-D grid needs {want} direction(s); got {len(directions)}")
@@ -205,11 +206,8 @@ def curvature_ratio_grid(
     coords = [(x,) for x in a] if b is None else [(x, y) for x in a for y in b]
     points = []
     for c in coords:
-        p = dict(theta)
-        for coef, d in zip(c, directions, strict=True):
-            for name, t in d.items():
-                p[name] = p[name] + float(coef) * t.to(p[name])
-        points.append(p)
+        stacked = perturbed_params(theta, directions, torch.tensor([c], dtype=torch.float64))
+        points.append({n: t[0] for n, t in stacked.items()})
     out = curvature_ratio_map(model, loss_fn, points, **kwargs)
     shape = (len(a),) if b is None else (len(a), len(b))
     for key, value in list(out.items()):

@@ -25,7 +25,6 @@ e ← e − (⟨e, d⟩ / ⟨d, d⟩) d, after which e no longer has exact filte
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from gradscape.errors import UserError
+from gradscape.landscape.parameters import DEFAULT_PARAMS, parameter_point, select_parameters
 
 __all__ = [
     "NORMALIZATIONS",
@@ -51,9 +51,6 @@ __all__ = [
 ]
 
 NORMALIZATIONS = ("filter", "filter-blocks", "layer", "none")
-#: The paper's choice: the recurrent layer's weight matrix W = [W_in | W_rec].
-DEFAULT_PARAMS = ("hidden.weight",)
-_WILDCARDS = set("*?[")
 
 
 @dataclass
@@ -91,41 +88,6 @@ def as_directions(obj: Directions | Sequence[Mapping[str, Tensor]], **info: Any)
     if any(set(v) != set(vecs[0]) for v in vecs):
         raise UserError("all directions must perturb the same parameters")
     return Directions(vecs, {"kind": "given", "params": list(vecs[0]), **info})
-
-
-def _has_wildcard(glob: str) -> bool:
-    return bool(_WILDCARDS & set(glob))
-
-
-def select_parameters(model: nn.Module, globs: Sequence[str] | None = None) -> list[str]:
-    """Names of the parameters (never buffers) matched by ``globs`` (fnmatch), in model order.
-
-    ``None`` selects ``hidden.weight`` when the model has one, else every parameter with ≥ 2 dims.
-    A wildcard glob matches only parameters with ≥ 2 dims; 1-D/0-D parameters must be named exactly.
-    A glob that matches nothing raises :class:`UserError` listing the available names.
-    """
-    params = dict(model.named_parameters())
-    if globs is None or len(globs) == 0:
-        if all(g in params for g in DEFAULT_PARAMS):
-            return list(DEFAULT_PARAMS)
-        chosen = [n for n, p in params.items() if p.dim() >= 2]
-        if not chosen:
-            raise UserError("the model has no weight matrix to perturb; name parameters with --params")
-        return chosen
-    buffers = {n for n, _ in model.named_buffers()}
-    chosen: set[str] = set()
-    for glob in globs:
-        if _has_wildcard(glob):
-            hits = [n for n, p in params.items() if fnmatch.fnmatchcase(n, glob) and p.dim() >= 2]
-        else:
-            hits = [glob] if glob in params else []
-        if not hits:
-            what = "names a buffer, not a parameter" if glob in buffers else "matches no parameter"
-            skipped = [n for n, p in params.items() if fnmatch.fnmatchcase(n, glob) and p.dim() < 2]
-            hint = f" (1-D parameters must be named exactly: {', '.join(skipped)})" if skipped else ""
-            raise UserError(f"--params {glob!r} {what}{hint}; parameters are: {', '.join(params)}")
-        chosen.update(hits)
-    return [n for n in params if n in chosen]
 
 
 def parameter_masks(model: nn.Module, names: Sequence[str]) -> dict[str, Tensor]:
@@ -254,7 +216,7 @@ def random_directions(
     if normalization not in NORMALIZATIONS:
         raise UserError(f"unknown normalization {normalization!r}; choose one of {', '.join(NORMALIZATIONS)}")
     names = select_parameters(model, params)
-    theta = {n: model.get_parameter(n).detach() for n in names}
+    theta = parameter_point(model, names)
     masks = parameter_masks(model, names) if masks is None else dict(masks)
     blocks = parameter_blocks(model, names) if blocks is None else {k: list(v) for k, v in blocks.items()}
     if normalization == "filter-blocks" and not blocks and any(t.dim() >= 2 for t in theta.values()):

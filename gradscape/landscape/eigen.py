@@ -1,14 +1,17 @@
-"""Algorithms on a symmetric :class:`~gradscape.landscape.hessian.Operator`: eigenpairs and trace.
+"""Algorithms on a symmetric :class:`~gradscape.landscape.operators.Operator`: eigenpairs and trace.
 
 They see only ``op.size`` and ``op.apply(v) = A v``, so they work the same on a model's Hessian, an
 explicit matrix or any other symmetric map.
 
-* :func:`lanczos`: extreme eigenpairs by implicitly restarted Lanczos (ARPACK through
-  :func:`scipy.sparse.linalg.eigsh` on a :class:`~scipy.sparse.linalg.LinearOperator` wrapping the
-  operator), ``which = "LA"`` (largest algebraic), ``"SA"`` (smallest) or ``"LM"`` (largest |λ|).
+* :func:`lanczos`: extreme eigenpairs by implicitly restarted Lanczos. Nothing of Lanczos is written
+  here: it is ARPACK through :func:`scipy.sparse.linalg.eigsh` on
+  :func:`~gradscape.landscape.operators.as_linear_operator` (float64, one host round trip per
+  product), with a seeded Gaussian start vector ``v0`` and ARPACK's relative tolerance ``tol``;
+  ``which = "LA"`` (largest algebraic), ``"SA"`` (smallest) or ``"LM"`` (largest |λ|).
 * :func:`power_iteration`: v ← A v / ‖A v‖ with projection deflation for the next pairs; for
   ``"LA"``/``"SA"`` it iterates the shifted map A ∓ ρ I, ρ = |λ|_max, whose dominant eigenvalue is
-  λ_max + ρ or λ_min − ρ.
+  λ_max + ρ or λ_min − ρ. SciPy has no power iteration; it stays on the operator's device and
+  dtype (no host round trips), which is why hessian-eigenthings uses it too.
 * :func:`hutchinson_trace`: tr A ≈ (1/m) Σ_i zᵢᵀ A zᵢ with Rademacher zᵢ ∈ {−1, 1}ⁿ (unbiased, variance
   2 Σ_{i≠j} A_ij² per sample).
 
@@ -24,20 +27,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from gradscape.errors import UserError
-from gradscape.landscape.hessian import Operator
+from gradscape.landscape.operators import Operator, as_linear_operator
 
-__all__ = ["EigenResult", "TraceResult", "lanczos", "power_iteration", "hutchinson_trace", "WHICH"]
+__all__ = ["EigenPairs", "TraceResult", "lanczos", "power_iteration", "hutchinson_trace", "WHICH"]
 
 WHICH = ("LA", "SA", "LM")
 
 
 @dataclass
-class EigenResult:
+class EigenPairs:
     """k eigenpairs: ``values`` (k,), unit ``vectors`` (k, n) (row i pairs with values[i]),
     ``residuals`` ‖A vᵢ − λᵢ vᵢ‖ (k,), and how they were found."""
 
@@ -116,14 +119,14 @@ def _finish(
     converged: bool,
     applies: int,
     settings: dict[str, Any],
-) -> EigenResult:
+) -> EigenPairs:
     order = _order(values, which)
     vectors = _fix_sign(vectors[order])
     vectors = vectors / vectors.norm(dim=1, keepdim=True)
     av = torch.stack([op.apply(v) for v in vectors])
     lam = (vectors * av).sum(dim=1)  # Rayleigh quotients: at least as accurate as the solver's values
     residuals = (av - lam[:, None] * vectors).norm(dim=1)
-    return EigenResult(lam, vectors, residuals, which, method, converged, applies + len(vectors), settings)
+    return EigenPairs(lam, vectors, residuals, which, method, converged, applies + len(vectors), settings)
 
 
 def lanczos(
@@ -135,7 +138,7 @@ def lanczos(
     maxiter: int | None = None,
     ncv: int | None = None,
     seed: int = 0,
-) -> EigenResult:
+) -> EigenPairs:
     """The k extreme eigenpairs of ``op`` by ARPACK's implicitly restarted Lanczos.
 
     ``tol`` is ARPACK's relative accuracy (0 = machine precision); ``ncv`` the Krylov dimension
@@ -151,15 +154,7 @@ def lanczos(
         vals, vecs = torch.linalg.eigh((dense + dense.T) / 2)
         order = _order(vals, which)[:k]
         return _finish(op, vals[order], vecs.T[order], which, "dense", True, n, settings)
-    applies = 0
-
-    def matvec(x: np.ndarray) -> np.ndarray:
-        nonlocal applies
-        applies += 1
-        v = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64).reshape(-1))
-        return op.apply(v.to(dtype=op.dtype, device=op.device)).detach().cpu().double().numpy()
-
-    linop = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+    linop = as_linear_operator(op)
     v0 = np.random.default_rng(seed).standard_normal(n)
     if ncv is None:
         ncv = min(n, max(2 * k + 1, 20))
@@ -175,7 +170,7 @@ def lanczos(
             ) from None
     values = torch.from_numpy(np.asarray(vals)).to(dtype=op.dtype, device=op.device)
     vectors = torch.from_numpy(np.asarray(vecs).T.copy()).to(dtype=op.dtype, device=op.device)
-    return _finish(op, values, vectors, which, "lanczos", converged, applies, settings)
+    return _finish(op, values, vectors, which, "lanczos", converged, linop.applies, settings)
 
 
 def power_iteration(
@@ -186,7 +181,7 @@ def power_iteration(
     n_iter: int = 500,
     tol: float = 1e-8,
     seed: int = 0,
-) -> EigenResult:
+) -> EigenPairs:
     """The k eigenpairs of ``op`` by power iteration with deflation (module docstring).
 
     Stops each pair when the Rayleigh quotient changes by at most ``tol`` (relative) between two

@@ -1,8 +1,9 @@
-"""Linear operators for curvature: Hessian-vector products of a loss over a named parameter subset.
+"""The Hessian operator of a loss: Hessian-vector products over a named parameter subset.
 
-An :class:`Operator` is a symmetric linear map ``v ↦ A v`` on ℝⁿ known only through its action; the
-algorithms in :mod:`gradscape.landscape.eigen` (power iteration, Lanczos, Hutchinson) take any
-operator and never see a model. :class:`HVPOperator` is the Hessian of a loss
+:class:`HVPOperator` is an :class:`~gradscape.landscape.operators.Operator` (re-exported here with
+:class:`~gradscape.landscape.operators.MatrixOperator`), so the algorithms of
+:mod:`gradscape.landscape.eigen` (power iteration, Lanczos, Hutchinson) take it without ever seeing
+a model. It is the Hessian of a loss
 
     H(θ) = ∇²_θ L(θ),      L(θ) = (1/K) Σ_k ℓ(f_θ, batch_k)
 
@@ -32,6 +33,8 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, jvp
 
 from gradscape.errors import UserError
+from gradscape.landscape.operators import MatrixOperator, Operator
+from gradscape.landscape.parameters import parameter_point
 
 __all__ = [
     "Operator",
@@ -39,7 +42,6 @@ __all__ = [
     "HVPOperator",
     "LossFn",
     "output_loss",
-    "resolve_params",
     "HVP_METHODS",
 ]
 
@@ -58,71 +60,6 @@ def output_loss(loss_fn: Callable[[Any, Tensor], Tensor], **model_kwargs: Any) -
         return loss_fn(f(batch[0], **model_kwargs), batch[1])
 
     return adapted
-
-
-class Operator:
-    """A symmetric linear map on ℝⁿ given by its action ``apply(v) = A v`` (v of shape (n,))."""
-
-    size: int
-    dtype: torch.dtype = torch.float64
-    device: torch.device = torch.device("cpu")
-
-    def apply(self, v: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def __matmul__(self, v: Tensor) -> Tensor:
-        return self.apply(v)
-
-    def dense(self) -> Tensor:
-        """The explicit n × n matrix, column by column (n products; for small n and tests)."""
-        eye = torch.eye(self.size, dtype=self.dtype, device=self.device)
-        return torch.stack([self.apply(e) for e in eye], dim=1)
-
-
-class MatrixOperator(Operator):
-    """An explicit symmetric matrix as an operator."""
-
-    def __init__(self, matrix: Tensor) -> None:
-        if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise ValueError(f"need a square matrix, got shape {tuple(matrix.shape)}")
-        self.matrix = matrix
-        self.size = matrix.shape[0]
-        self.dtype = matrix.dtype
-        self.device = matrix.device
-
-    def apply(self, v: Tensor) -> Tensor:
-        return self.matrix @ v
-
-
-def resolve_params(
-    model: nn.Module, params: Mapping[str, Tensor] | Iterable[str] | None = None
-) -> dict[str, Tensor]:
-    """The point θ as ``{name: tensor}``: a mapping passes through (values detached), names are
-    looked up in ``model.named_parameters()``, ``None`` takes every parameter that requires grad.
-
-    Buffers (e.g. a connectivity mask) are never parameters here.
-    """
-    named = dict(model.named_parameters())
-    if params is None:
-        return {n: p.detach() for n, p in named.items() if p.requires_grad}
-    wanted = list(params)
-    unknown = [n for n in wanted if n not in named]
-    if unknown:
-        raise UserError(
-            f"{unknown[0]!r} is not a parameter of the model; its parameters are: {', '.join(named)}"
-        )
-    if isinstance(params, Mapping):
-        items = {n: torch.as_tensor(params[n]).detach() for n in wanted}
-    else:
-        items = {n: named[n].detach() for n in wanted}
-    for n, v in items.items():
-        if tuple(v.shape) != tuple(named[n].shape):
-            raise UserError(
-                f"parameter {n!r} has shape {tuple(v.shape)}, the model's is {tuple(named[n].shape)}"
-            )
-    if not items:
-        raise UserError("no parameters selected for the Hessian")
-    return items
 
 
 class HVPOperator(Operator):
@@ -160,7 +97,7 @@ class HVPOperator(Operator):
         if method not in HVP_METHODS:
             raise UserError(f"unknown HVP method {method!r}; choose one of: {', '.join(HVP_METHODS)}")
         self.model, self.loss_fn, self.method = model, loss_fn, method
-        self.point = resolve_params(model, params)
+        self.point = parameter_point(model, params)
         self.names = list(self.point)
         self.shapes = [tuple(t.shape) for t in self.point.values()]
         self.numels = [t.numel() for t in self.point.values()]
