@@ -159,7 +159,9 @@ def bundled_curves(tasks: Iterable[str] | None = None) -> CurveGroups:
     raw = resources.files("gradscape.bundled").joinpath(*BUNDLED_CURVES).read_bytes()
     groups = _group(_parse_text(gzip.decompress(raw).decode("utf-8"), "curves", "bundled"))
     keep = None if tasks is None else set(tasks)
-    return {k: v for k, v in groups.items() if keep is None or k[0] in keep}
+    rank = {m: i for i, m in enumerate(("brf", "rf", "alif"))}
+    keys = sorted(groups, key=lambda k: (k[0], rank.get(k[1], 9)))
+    return {k: groups[k] for k in keys if keep is None or k[0] in keep}
 
 
 def read_run_folder(path: str | Path) -> Curve:
@@ -247,10 +249,12 @@ def plot_curves(
     *,
     chance: float | None = None,
     rule: Table2Rule = TABLE2_RULE,
+    styles: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Draw mean ± std (over runs that reached an epoch) per model; a dot on the mean curve at the
     mean epoch at which runs reach 95 % of their final accuracy (``rule``, as in Table 2); ``×`` where
-    a run diverged. Returns per-model summary numbers."""
+    a run diverged. ``styles[key]`` may set ``color``, ``ls`` and ``label`` (default: the model's colour,
+    a solid line, its display name). Returns per-model summary numbers."""
     summary: dict[str, Any] = {}
     for model, curves in groups.items():
         if not curves:
@@ -264,10 +268,14 @@ def plot_curves(
                 if len(curves) > 1
                 else np.zeros_like(mean)
             )
-        colour = model_color(model)
+        style = (styles or {}).get(model, {})
+        colour = style.get("color", model_color(model))
+        ls = style.get("ls", "-")
         n_div = sum(c.diverged for c in curves)
-        label = f"{model_label(model)} (n={len(curves)}" + (f", {n_div} diverged)" if n_div else ")")
-        ax.plot(epochs, mean, color=colour, lw=1.5, label=label)
+        label = f"{style.get('label', model_label(model))} (n={len(curves)}" + (
+            f", {n_div} diverged)" if n_div else ")"
+        )
+        ax.plot(epochs, mean, color=colour, lw=1.5, ls=ls, label=label)
         if len(curves) > 1:
             ax.fill_between(epochs, mean - std, mean + std, color=colour, alpha=0.2, lw=0)
         e95 = _dot_epoch(curves, epochs, mean, rule)
@@ -375,3 +383,58 @@ def _csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     for r in rows:
         w.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()})
     return buf.getvalue()
+
+
+_SOURCE_LS = ("-", "--", "-.", ":")
+
+
+def plot_comparison(
+    out: str | Path,
+    by_source: Mapping[str, CurveGroups],
+    *,
+    rule: Table2Rule = TABLE2_RULE,
+    caption: str = "",
+    name: str = "curves",
+) -> list[Path]:
+    """One panel per task: every (source, model) group's mean ± std test accuracy and its 95 % dot
+    (``rule``); sources differ by line style, models by colour. Writes ``name.png/.pdf``."""
+    from gradscape.figures.fig3 import CHANCE
+    from gradscape.figures.plotting import TASK_LABELS, add_caption, plt, save_figure
+
+    order = {t: i for i, t in enumerate(("smnist", "psmnist", "ecg", "shd"))}
+    tasks = sorted({t for g in by_source.values() for t, _ in g}, key=lambda t: (order.get(t, 9), t))
+    fig, axes = plt.subplots(
+        1, len(tasks), figsize=(5.6 * len(tasks), 4.4), layout="constrained", squeeze=False
+    )
+    for ax, task in zip(axes[0], tasks, strict=True):
+        groups: dict[str, list[Curve]] = {}
+        styles: dict[str, dict[str, Any]] = {}
+        for i, (source, g) in enumerate(by_source.items()):
+            for (t, model), cs in g.items():
+                if t != task:
+                    continue
+                key = f"{source}|{model}"
+                groups[key] = list(cs)
+                styles[key] = {
+                    "color": model_color(model),
+                    "ls": _SOURCE_LS[i % len(_SOURCE_LS)],
+                    "label": f"{model_label(model)}, {source}",
+                }
+        plot_curves(ax, groups, chance=CHANCE.get(task), rule=rule, styles=styles)
+        epochs = int(max(c.epochs.max() for cs in groups.values() for c in cs))
+        if epochs > 50:
+            ax.set_xscale("symlog", linthresh=10)
+            ax.set_xlim(0, epochs)
+            ax.set_xlabel("epoch (linear to 10, then log)")
+        ax.set_ylim(0, 100)
+        ax.set_title(TASK_LABELS.get(task, task))
+        ax.plot([], [], "o", color="0.5", mec="k", label=f"• n₉₅ ({rule.name})")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("Convergence: test accuracy per epoch, mean ± std over runs")
+    add_caption(
+        fig,
+        f"{caption} Dot: mean over runs of the epoch at which a run first reaches 95 % of its final "
+        f"accuracy ({rule.describe()}), drawn at the curve step. Epoch 0 = before training.",
+        width=150,
+    )
+    return save_figure(fig, Path(out), name)

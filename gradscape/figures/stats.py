@@ -347,6 +347,8 @@ def table2_markdown(rows: Sequence[Mapping[str, Any]], settings: str) -> str:
         ]
         paper_eps = "/".join(_fmt(r.get(f"paper_epochs_to_{x}"), 0) for x in FRACTIONS)
         model = r["model"].upper() + (" (diverged: %d)" % r["diverged_runs"] if r["diverged_runs"] else "")
+        if r.get("source"):
+            model += f" — {r['source']}"
         pm = r.get("paper_model")
         paper_acc = _pm(r.get("paper_test_acc_mean"), r.get("paper_test_acc_std"))
         if isinstance(pm, str) and pm.endswith("*"):
