@@ -11,8 +11,8 @@ Prints, in one run:
    extrapolated linearly to T (said in the output), and the ratio dense / batched (target ≥ 50×);
 3. the m leading Lyapunov exponents of the backward product 𝒥_1ᵀ ⋯ 𝒥_Tᵀ of the same network and
    inputs (whole network, D = H·(1+k) + C), side by side: the VJP route of
-   :func:`gradscape.gradflow.lyapunov.lyapunov_spectrum` (one vmapped vector-Jacobian product per step
-   for the m tangents, whole T, forward included) and the dense route (per step the D × D network
+   :func:`gradscape.gradflow.lyapunov.lyapunov_spectrum` (one vector-Jacobian product per step batched
+   over the m tangents, whole T, forward included) and the dense route (per step the D × D network
    Jacobian by ``jacrev`` as :func:`gradscape.gradflow.network_flow.network_jacobian`, then 𝒥_tᵀQ and
    the same QR) timed on a few steps and extrapolated linearly to T; the ratio dense / VJP and the
    largest exponent difference of the two routes on those steps (same start) are printed;
@@ -204,7 +204,7 @@ def main() -> None:
                 f"  Lyapunov m={args.lyapunov} of the backward product (D={ly['state_size']}, transient "
                 f"{ly['transient']}, QR every {ly['qr_every']}; leading exponent {ly['leading']:.5f} "
                 "per step):\n"
-                f"    VJP route (vmap over {args.lyapunov} tangents of torch.func.vjp, whole T, forward "
+                f"    VJP route (one VJP per step batched over {args.lyapunov} tangents, whole T, forward "
                 f"included): {ly['vjp_s']:.3f} s\n"
                 f"    dense route (jacrev {ly['state_size']}×{ly['state_size']} per sample per step, then "
                 f"J^T Q): {ly['dense_per_step_s']:.3f} s per step, measured on {ly['dense_steps']} steps, "
