@@ -29,6 +29,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--task", required=True, help="smnist, psmnist, ecg or shd")
     p.add_argument("--model", help="neuron kind; needed for reference BRF/RF checkpoints (same key names)")
+    p.add_argument(
+        "--trust-neuron-file",
+        action="store_true",
+        help="run the neuron file a checkpoint records (default: refuse; pass --model FILE.py:NAME instead)",
+    )
     p.add_argument("--permutation", help="PS-MNIST permutation file or integer seed")
     p.add_argument("--data-dir", help="folder with the task's data files")
     p.add_argument(
@@ -60,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         exclude_unlabelled=args.exclude_unlabelled,
         progress=not args.json,
         samples=args.samples,
+        trust_neuron_file=args.trust_neuron_file,
         seed=args.seed,
     )
     if args.json:

@@ -25,6 +25,12 @@ from gradscape.errors import UserError
 from gradscape.io import atomic_write
 from gradscape.models.bundled import BundledModel, bundled_model, bundled_name_of
 from gradscape.models.network import RecurrentNetwork
+from gradscape.models.neurons import (
+    Neuron,
+    NeuronFileSpec,
+    is_neuron_file_spec,
+    load_neuron_file,
+)
 
 __all__ = [
     "FORMAT",
@@ -59,9 +65,15 @@ _REFERENCE_RENAMES = {
 
 
 def model_config(model: RecurrentNetwork, neuron_spec: str | None = None) -> dict[str, Any]:
-    """JSON-able description from which :func:`build_model` rebuilds ``model`` (weights aside)."""
+    """JSON-able description from which :func:`build_model` rebuilds ``model`` (weights aside).
+
+    A neuron from a user's file is recorded as its ``path.py:Name`` and, under ``neuron_file``, the
+    path, name and sha256 of the bytes that ran (:class:`~gradscape.models.neurons.NeuronFileSpec`).
+    """
+    source = getattr(model.neuron, "source", None)
     return {
-        "neuron": neuron_spec or model.neuron.name,
+        "neuron": neuron_spec or (str(source) if source is not None else model.neuron.name),
+        **({"neuron_file": source.to_dict()} if source is not None else {}),
         "input_size": model.input_size,
         "hidden_size": model.hidden_size,
         "output_size": model.output_size,
@@ -71,14 +83,24 @@ def model_config(model: RecurrentNetwork, neuron_spec: str | None = None) -> dic
     }
 
 
-def build_model(config: Mapping[str, Any], **overrides: Any) -> RecurrentNetwork:
+def build_model(
+    config: Mapping[str, Any], neuron: Neuron | None = None, **overrides: Any
+) -> RecurrentNetwork:
+    """The network ``config`` describes, untrained. ``neuron`` supplies the neuron object (needed for
+    a neuron file: a config never makes this function import one); else ``config["neuron"]`` must
+    name a built-in neuron."""
     cfg = {**config, **overrides}
+    if neuron is None and is_neuron_file_spec(cfg["neuron"]):
+        raise UserError(
+            f"the model config names the neuron file {cfg['neuron']}; open it with open_checkpoint(..., "
+            "model=PATH.py:NAME) so that loading it is the caller's decision"
+        )
     mask = None
     if cfg.get("mask"):
         gates = 4 if cfg["neuron"] == "lstm" else 1
         mask = torch.ones(gates * cfg["hidden_size"], cfg["input_size"] + cfg["hidden_size"])
     return RecurrentNetwork(
-        cfg["neuron"],
+        neuron if neuron is not None else cfg["neuron"],
         cfg["input_size"],
         cfg["hidden_size"],
         cfg["output_size"],
@@ -221,7 +243,12 @@ class Checkpoint:
 def _state_and_config(ckpt: Mapping[str, Any], model: str | None, where: str) -> tuple[dict, dict, bool]:
     if ckpt.get("format") == FORMAT:
         config = dict(ckpt["model"])
-        if model is not None and model != config["neuron"]:
+        file_model = is_neuron_file_spec(config["neuron"])
+        if (
+            model is not None
+            and not (file_model and is_neuron_file_spec(model))
+            and model != config["neuron"]
+        ):
             raise UserError(f"{where} holds a {config['neuron']!r} model, not {model!r}")
         return dict(ckpt["state_dict"]), config, False
     if "model_state_dict" in ckpt:
@@ -257,12 +284,44 @@ def _permutation(ckpt: Mapping[str, Any], bundled: BundledModel | None) -> torch
     return None
 
 
-def open_checkpoint(spec: str | Path, model: str | None = None) -> Checkpoint:
+def _neuron_of(config: Mapping[str, Any], model: str | None, trust: bool, where: str) -> Neuron | None:
+    """The neuron object for a config that names a neuron file (None for a built-in neuron).
+
+    A checkpoint is data: the file it names is executed only when the caller names that neuron
+    again (``model``, checked against the recorded sha256) or trusts the record explicitly.
+    """
+    recorded = config["neuron"]
+    if not is_neuron_file_spec(recorded):
+        return None
+    record = config.get("neuron_file")
+    sha = None
+    if record is not None:
+        spec = NeuronFileSpec.from_dict(record)
+        sha = spec.sha256
+    else:
+        spec = NeuronFileSpec.parse(str(recorded))
+    if model is not None and is_neuron_file_spec(model):
+        return load_neuron_file(str(model), expected_sha256=sha)
+    if trust:
+        return load_neuron_file(spec, expected_sha256=sha)
+    raise UserError(
+        f"{where} was trained with the neuron file {recorded}"
+        + (f" (sha256 {sha[:12]}…)" if sha else "")
+        + "; loading it runs that file's code, so pass the neuron again with --model "
+        f"{recorded} (checked against the recorded hash), or --trust-neuron-file to run the recorded file"
+    )
+
+
+def open_checkpoint(
+    spec: str | Path, model: str | None = None, *, trust_neuron_file: bool = False
+) -> Checkpoint:
     """Open a gradscape or reference checkpoint as a :class:`Checkpoint` (network on the CPU, eval mode).
 
     ``spec``: a .pt file, a run folder (best.pt, else last.pt) or ``bundled:NAME``. ``model`` names
     the neuron where the file cannot tell (reference BRF vs RF) or checks it where it can; a bundled
-    name implies its neuron.
+    name implies its neuron. Opening a checkpoint never imports a file: one trained with a neuron file
+    (``path.py:Name``) needs that neuron passed again as ``model`` (its sha256 must match the
+    record) or ``trust_neuron_file=True``.
     """
     bundled = bundled_model(str(spec)) if bundled_name_of(spec) is not None else None
     if bundled is not None and model is not None and model != bundled.neuron:
@@ -271,7 +330,7 @@ def open_checkpoint(spec: str | Path, model: str | None = None) -> Checkpoint:
     ckpt = _load_dict(path)
     where = str(path)
     state, config, reference = _state_and_config(ckpt, model or (bundled and bundled.neuron), where)
-    net = build_model(config)
+    net = build_model(config, _neuron_of(config, model, trust_neuron_file, where))
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -300,10 +359,12 @@ def open_checkpoint(spec: str | Path, model: str | None = None) -> Checkpoint:
     )
 
 
-def load_model(path: str | Path, model: str | None = None) -> tuple[RecurrentNetwork, dict[str, Any]]:
+def load_model(
+    path: str | Path, model: str | None = None, *, trust_neuron_file: bool = False
+) -> tuple[RecurrentNetwork, dict[str, Any]]:
     """Compatibility form of :func:`open_checkpoint`: the network and the raw dict with ``_path``,
     ``model_config`` and ``reference`` keys added. New code takes the :class:`Checkpoint`."""
-    ck = open_checkpoint(path, model)
+    ck = open_checkpoint(path, model, trust_neuron_file=trust_neuron_file)
     raw = {**ck.raw, "_path": str(ck.path), "model_config": dict(ck.config)}
     if ck.reference:
         raw["reference"] = True

@@ -153,6 +153,7 @@ def evaluate_checkpoint(
     progress: bool = False,
     samples: int | None = None,
     seed: int = 0,
+    trust_neuron_file: bool = False,
 ) -> dict[str, Any]:
     """Load a gradscape or reference checkpoint and score it on ``task``'s test set.
 
@@ -171,7 +172,10 @@ def evaluate_checkpoint(
     task = str(task).lower()
     if task not in TASK_OBJECTIVES:
         raise UserError(f"unknown task {task!r}; choose one of {', '.join(TASK_OBJECTIVES)}")
-    ck = checkpoint if isinstance(checkpoint, Checkpoint) else open_checkpoint(checkpoint, model)
+    if isinstance(checkpoint, Checkpoint):
+        ck = checkpoint
+    else:
+        ck = open_checkpoint(checkpoint, model, trust_neuron_file=trust_neuron_file)
     net, kind = ck.model, ck.neuron
     train_cfg = ck.raw.get("config") if isinstance(ck.raw.get("config"), dict) else None
     data_info = ck.raw.get("data") if isinstance(ck.raw.get("data"), dict) else {}

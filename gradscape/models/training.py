@@ -39,6 +39,7 @@ from gradscape.models.checkpoints import model_config, save_checkpoint
 from gradscape.models.device import resolve_device
 from gradscape.models.evaluation import evaluate
 from gradscape.models.network import NetState, RecurrentNetwork
+from gradscape.models.neurons import NeuronFileSpec, is_neuron_file_spec, load_neuron_file
 from gradscape.models.objectives import correct_counts, sequence_loss
 from gradscape.models.plan import ForwardPlan, plan_forward
 from gradscape.models.run_folder import (
@@ -181,6 +182,19 @@ def _load_data(cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
     return (data, splits), info
 
 
+def _neuron_for(model: str, last_path: Path | None) -> Any:
+    """The neuron ``model`` names; a neuron file resumed from ``last_path`` must be the recorded one
+    (same sha256), checked before the file runs."""
+    if not is_neuron_file_spec(model):
+        return model
+    recorded = None
+    if last_path is not None and last_path.is_file():
+        ckpt = torch.load(last_path, map_location="cpu", weights_only=True)
+        record = ckpt.get("model", {}).get("neuron_file") if isinstance(ckpt, dict) else None
+        recorded = NeuronFileSpec.from_dict(record).sha256 if record is not None else None
+    return load_neuron_file(model, expected_sha256=recorded)
+
+
 def _comparable(cfg_dict: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg_dict.items() if k not in _RESUMABLE_DIFFERENCES}
 
@@ -204,7 +218,7 @@ def train(
     device = resolve_device(cfg.device)
     (data, splits), info = _load_data(cfg)
     model = RecurrentNetwork(
-        cfg.model,
+        _neuron_for(cfg.model, last_path if resume else None),
         data.input_size,
         cfg.hidden_size,
         data.num_classes,
