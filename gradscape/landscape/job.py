@@ -1,0 +1,349 @@
+"""One landscape job: checkpoints on a task → directions → surfaces → measures → curvature → files.
+
+:func:`run_landscape` is what ``gradscape landscape``, ``gradscape demo`` and the Fig. 5 pipeline
+call. For every model of a :class:`LandscapeJob` it
+
+1. opens the checkpoint (:func:`_open`, the one place a checkpoint is loaded here) and puts the
+   network on the job's device and dtype;
+2. builds the directions (:class:`DirectionSpec`: seeded filter-normalised random ones, the top
+   Hessian eigenvectors, the line/plane through checkpoints, or the PCA plane of a trajectory) over
+   the selected parameters;
+3. evaluates f(θ* + α d [+ β e]) on the grid on a seeded subset of a task split with the task's
+   objective (:func:`~gradscape.models.evaluation.task_objective`, batch mean), resumable and
+   sharded over ``torchrun`` ranks (:func:`~gradscape.landscape.evaluate.evaluate_grid`);
+4. optionally the curvature (:class:`CurvatureSpec`): Li et al.'s |λ_min/λ_max| at every grid point,
+   and/or the Hessian extremes at θ* only;
+5. the measures (:func:`~gradscape.landscape.measures.surface_measures`), written to
+   ``measures.json`` beside the result, and the figures of all models side by side.
+
+Files (rank 0 writes): ``OUT/LABEL/landscape.npz`` (or the model's own ``result`` path),
+``OUT/LABEL/measures.json``, ``OUT/landscape.png/.pdf/.html`` (and ``curvature.png/.pdf``). Names
+never encode settings: everything is inside the files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gradscape.errors import UserError
+from gradscape.landscape.api import recurrent_forward, recurrent_objective, split_batches
+from gradscape.landscape.directions import Directions, random_directions
+from gradscape.landscape.evaluate import Metric, RunOptions, evaluate_grid
+from gradscape.landscape.grid import Grid, parse_grid
+from gradscape.landscape.hessian import output_loss
+from gradscape.landscape.jobspec import (
+    DIRECTION_KINDS,
+    CurvatureSpec,
+    DataSpec,
+    DirectionSpec,
+    LandscapeJob,
+    LandscapeResult,
+    ModelEntry,
+    ModelLandscape,
+)
+from gradscape.landscape.outputs import measures_of, write_measures
+from gradscape.landscape.parameters import parameter_point, select_parameters
+from gradscape.landscape.surface import Surface, load_surface
+
+__all__ = [
+    "DIRECTION_KINDS",
+    "ModelEntry",
+    "DataSpec",
+    "DirectionSpec",
+    "CurvatureSpec",
+    "LandscapeJob",
+    "ModelLandscape",
+    "LandscapeResult",
+    "run_landscape",
+]
+
+
+# ----------------------------------------------------------------------------- set-up
+def _open(spec: str | Path, model: str | None = None) -> Any:
+    """The one place this job opens a checkpoint (a :class:`~gradscape.models.checkpoints.Checkpoint`)."""
+    from gradscape.models.checkpoints import open_checkpoint
+
+    return open_checkpoint(spec, model)
+
+
+def _distributed(device_name: str) -> tuple[int, int, torch.device, bool]:
+    """(rank, world, device, whether this job started the process group) under ``torchrun``
+    (RANK/WORLD_SIZE; gloo on CPU, NCCL on GPU), or (0, 1, device, False) without it."""
+    import torch.distributed as dist
+
+    from gradscape.models.device import resolve_device
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = resolve_device(device_name)
+    if world <= 1:
+        return 0, 1, device, False
+    if device.type == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device("cuda", local % max(torch.cuda.device_count(), 1))
+        torch.cuda.set_device(device)
+    started = not dist.is_initialized()
+    if started:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device, started
+
+
+def _labels(entries: tuple[ModelEntry, ...], kinds: list[str]) -> list[str]:
+    labels, seen = [], {}
+    for e, kind in zip(entries, kinds, strict=True):
+        base = e.label or kind
+        if any(c in base for c in "/\\") or base in ("", ".", ".."):
+            raise UserError(f"label {base!r} cannot name a folder; give --label NAME")
+        n = seen.get(base, 0) + 1
+        seen[base] = n
+        labels.append(base if n == 1 else f"{base}-{n}")
+    return labels
+
+
+def _check(job: LandscapeJob) -> Grid:
+    if not job.models:
+        raise UserError("give at least one --checkpoint")
+    d = job.data
+    if (d.samples is not None and d.samples < 1) or d.batch_size < 1:
+        raise UserError("--samples and --batch-size must be at least 1")
+    if d.steps is not None and d.steps < 1:
+        raise UserError("--steps must be at least 1")
+    if job.chunk_size is not None and job.chunk_size < 1:
+        raise UserError("--chunk-size must be at least 1")
+    if job.directions.kind not in DIRECTION_KINDS:
+        raise UserError(
+            f"unknown --directions {job.directions.kind!r}; choose one of {', '.join(DIRECTION_KINDS)}"
+        )
+    grid = parse_grid(job.grid, job.dims)
+    if any(a.num < 3 for a in grid.axes):
+        raise UserError(f"--grid {job.grid}: the measures need at least 3 points per axis")
+    return grid
+
+
+# ----------------------------------------------------------------------------- directions
+def _directions(
+    job: LandscapeJob, net: nn.Module, names: list[str], kind: str, data: list, loss: Any, dims: int
+) -> tuple[Directions, dict[str, Any], list[str]]:
+    """(directions, extras such as the PCA path, sha256 of the subspace checkpoints)."""
+    spec = job.directions
+    if spec.kind == "random":
+        dirs = random_directions(
+            net,
+            names,
+            normalization=spec.normalization,
+            seed=job.seed,
+            dims=dims,
+            orthogonalize=spec.orthogonalize,
+        )
+        return dirs, {}, []
+    if spec.kind == "hessian":
+        from gradscape.landscape.curvature import hessian_directions
+
+        vecs = hessian_directions(net, loss, names, k=dims, seed=job.seed, data=data, batches=True)
+        info = {
+            "kind": "hessian",
+            "params": names,
+            "seed": job.seed,
+            "dims": dims,
+            "note": "top Hessian (surrogate) eigenvectors, unit norm over the selected parameters; "
+            "not filter-normalised",
+        }
+        return Directions(vecs, info), {}, []
+    return _subspace(job, net, names, kind, dims)
+
+
+def _subspace(
+    job: LandscapeJob, net: nn.Module, names: list[str], kind: str, dims: int
+) -> tuple[Directions, dict[str, Any], list[str]]:
+    """Checkpoint line/plane or PCA plane around ``net`` (the single model of the job)."""
+    from gradscape.landscape.subspaces import checkpoint_directions, pca_directions
+
+    spec = job.directions
+    if len(job.models) != 1:
+        raise UserError(f"--directions {spec.kind} takes exactly one --checkpoint (the centre)")
+    centre = parameter_point(net, names)
+    p0 = next(net.parameters())
+    paths = spec.through if spec.kind == "checkpoints" else spec.trajectory
+    if spec.kind == "checkpoints" and len(paths) != dims:
+        raise UserError(
+            f"--directions checkpoints with --dims {dims} needs --through with {dims} checkpoint(s)"
+        )
+    if spec.kind == "pca" and not paths:
+        raise UserError("--directions pca needs --trajectory CHECKPOINT… (saved along the run)")
+    points, hashes = [], []
+    for p in paths:
+        ck = _open(p, kind)
+        missing = [n for n in names if n not in dict(ck.model.named_parameters())]
+        if missing:
+            raise UserError(f"{ck.path} has no parameter(s) {', '.join(missing)}")
+        points.append(
+            {n: t.to(device=p0.device, dtype=p0.dtype) for n, t in parameter_point(ck.model, names).items()}
+        )
+        hashes.append(ck.sha256)
+    if spec.kind == "checkpoints":
+        return checkpoint_directions(centre, *points), {}, hashes
+    dirs, path = pca_directions(points, centre, dims=dims)
+    return dirs, {"path": path}, hashes
+
+
+# ----------------------------------------------------------------------------- curvature
+def _curvature(
+    job: LandscapeJob, net: nn.Module, surface: Surface, data: list, loss: Any, writer: bool, out: Path
+) -> dict[str, Any] | None:
+    """The curvature the job asks for, stored in the result (computed once, kept on resume)."""
+    spec = job.curvature
+    if not (spec.ratio_map or spec.centre):
+        return None
+    from gradscape.landscape.curvature import curvature_ratio_grid, hessian_extremes
+
+    changed = False
+    theta = parameter_point(net, surface.directions.names)
+    if spec.ratio_map and "curvature_ratio" not in surface.extras:
+        dirs = [{n: t.to(theta[n]) for n, t in d.items()} for d in surface.directions]
+        res = curvature_ratio_grid(
+            net, loss, theta, dirs, surface.alphas, surface.betas, data=data, batches=True, seed=job.seed,
+            progress=job.progress and writer, **spec.kwargs(),
+        )  # fmt: skip
+        for key in ("ratio", "lambda_min", "lambda_max"):
+            surface.extras["curvature_" + key] = res[key]
+        surface.meta["curvature"] = res.get("settings", {})
+        changed = True
+    if spec.centre and "curvature_centre" not in surface.meta:
+        ext = hessian_extremes(net, loss, theta, data=data, batches=True, seed=job.seed, **spec.kwargs())
+        surface.meta["curvature_centre"] = {**ext.to_dict(), "settings": {**spec.kwargs(), "seed": job.seed}}
+        changed = True
+    if changed and writer:
+        surface.save(out)
+    return {
+        "ratio_map": surface.meta.get("curvature") if spec.ratio_map else None,
+        "centre": surface.meta.get("curvature_centre") if spec.centre else None,
+    }
+
+
+# ----------------------------------------------------------------------------- the job
+def _result_files(job: LandscapeJob, entry: ModelEntry, label: str) -> tuple[Path, Path]:
+    """(result .npz, measures .json) of one model."""
+    result = Path(entry.result) if entry.result is not None else Path(job.out) / label / "landscape.npz"
+    measures = (
+        result.parent / "measures.json" if entry.result is None else result.with_suffix(".measures.json")
+    )
+    return result, measures
+
+
+def _cached(job: LandscapeJob, path: Path) -> Surface | None:
+    """A complete result to reuse as it is (``resume="cache"``), else None."""
+    if job.resume != "cache" or not path.is_file():
+        return None
+    try:
+        surface = load_surface(path)
+    except UserError:  # unreadable: computed afresh
+        return None
+    return surface if surface.complete else None
+
+
+def _one(
+    job: LandscapeJob, entry: ModelEntry, ck: Any, label: str, task: Any, split: Any, grid: Grid, device: Any
+) -> ModelLandscape:
+    """One model's landscape, curvature, measures and files."""
+    from gradscape.models.evaluation import task_objective
+
+    rank = _rank()
+    dtype = torch.float64 if job.dtype == "float64" else torch.float32
+    net, kind, d, spec = ck.model, ck.neuron, job.data, job.directions
+    if net.input_size != task.input_size:
+        raise UserError(
+            f"{ck.path} takes {net.input_size} input channel(s) but task {task.name} has {task.input_size}"
+        )
+    net = net.to(device=device, dtype=dtype).eval()
+    names = select_parameters(net, spec.params)
+    objective = {**task_objective(task.name, kind), "reduction": "mean"}
+    loss_fn, acc_fn = recurrent_objective(**objective)
+    batches = split_batches(split, d.batch_size, device=device, steps=d.steps, dtype=dtype)
+    hvp_data = [(x, y) for x, y, _ in batches]
+    hvp_loss = output_loss(loss_fn, fast=True)  # the curvature differentiates the fast path twice
+    result, measures_file = _result_files(job, entry, label)
+    surface = _cached(job, result)
+    if surface is None:
+        dirs, extras, hashes = _directions(job, net, names, kind, hvp_data, hvp_loss, grid.dims)
+        config = {
+            "objective": objective,
+            "steps": d.steps,
+            "checkpoint_sha256": ck.sha256,
+            "model_kind": kind,
+            "model_config": dict(ck.config),
+            "task": task.name,
+            "split": d.split,
+            "data_source": split.source,
+            "data_indices": split.indices.tolist(),
+            "data_seed": d.data_seed,
+            "samples": len(split),
+            "batch_size": d.batch_size,
+            "seed": job.seed,
+            "normalization": spec.normalization if spec.kind == "random" else None,
+            "direction_kind": spec.kind,
+            "orthogonalize": spec.orthogonalize,
+            "subspace_checkpoints_sha256": hashes,
+            **({"permutation": str(d.permutation)} if d.permutation is not None else {}),
+            **dict(job.config),
+        }
+        meta = {"label": label, "checkpoint": str(ck.path), "task_info": task.info, **dict(job.meta)}
+        run = RunOptions(
+            chunk_size=job.chunk_size,
+            sequential=job.sequential,
+            out=result,
+            resume=job.resume != "no",
+            on_mismatch="restart" if job.resume == "cache" else "error",
+            config=config,
+            meta=meta,
+            extras=extras,
+            progress=job.progress,
+        )
+        metric = Metric(loss_fn, acc_fn, recurrent_forward(net, batch=max(n for *_, n in batches)))
+        with torch.no_grad():
+            surface = evaluate_grid(net, dirs, grid, batches, metric, run)
+    curvature = _curvature(job, net, surface, hvp_data, hvp_loss, rank == 0, result)
+    measures = measures_of(surface, job.rise)
+    files = [result]
+    if rank == 0 and job.write_measures:
+        files.append(write_measures(measures_file, result, surface, measures))
+    return ModelLandscape(label, surface, measures, curvature, tuple(files) if rank == 0 else ())
+
+
+def _rank() -> int:
+    from gradscape.landscape.sharding import rank_and_world
+
+    return rank_and_world()[0]
+
+
+def run_landscape(job: LandscapeJob) -> LandscapeResult:
+    """Run ``job`` (module docstring); every rank returns the same surfaces, rank 0 writes the files."""
+    from gradscape.models.datasets import load_task
+
+    grid = _check(job)
+    opened = [_open(e.checkpoint, e.model) for e in job.models]
+    labels = _labels(job.models, [ck.neuron for ck in opened])
+    d = job.data
+    task = load_task(d.task, data_dir=d.data_dir, seed=d.data_seed, permutation=d.permutation)
+    split = getattr(task, d.split)
+    if d.samples is not None:
+        split = split.subset(d.samples, job.seed if d.subset_seed is None else d.subset_seed)
+    rank, _, device, started = _distributed(job.device)
+    models: list[ModelLandscape] = []
+    figures: tuple[Path, ...] = ()
+    try:
+        for entry, ck, label in zip(job.models, opened, labels, strict=True):
+            models.append(_one(job, entry, ck, label, task, split, grid, device))
+        if rank == 0 and job.render:
+            from gradscape.landscape.plots import render
+
+            surfaces, measures = [m.surface for m in models], [m.measures for m in models]
+            figures = tuple(render(surfaces, job.out, measures=measures, vmax=job.vmax))
+    finally:
+        if started and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+    return LandscapeResult(tuple(models), figures)

@@ -1,0 +1,84 @@
+"""The files beside a landscape result: ``measures.json``, and re-rendering saved results.
+
+``measures.json`` (one per model, next to its ``landscape.npz``): label, result file name, the
+centre values (key ``center``, as in the result file), point counts, the measures of
+:func:`~gradscape.landscape.measures.surface_measures`, the resolved settings, the directions'
+description and provenance (and ``curvature_centre`` when the job computed it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gradscape.errors import UserError
+from gradscape.io import atomic_write_json
+from gradscape.landscape.surface import Surface, load_surface
+
+__all__ = ["measures_of", "write_measures", "collect_results", "replot"]
+
+
+def measures_of(surface: Surface, rise: float = 0.10) -> dict[str, Any]:
+    """The surface's smoothness and convexity measures (:func:`surface_measures`) with f(θ*) as centre."""
+    from gradscape.landscape.measures import surface_measures
+
+    return surface_measures(
+        surface.alphas, surface.betas, surface.masked_loss(), rise=rise, centre_loss=surface.centre["loss"]
+    )
+
+
+def write_measures(path: Path, result: Path, surface: Surface, measures: dict[str, Any]) -> Path:
+    """Write ``measures.json`` (module docstring) for ``surface`` stored in ``result``."""
+    report = {
+        "label": surface.label,
+        "result": result.name,
+        "center": surface.centre,
+        "points": int(surface.computed.size),
+        "computed": int(surface.computed.sum()),
+        "diverged": int(surface.diverged.sum()),
+        "measures": measures,
+        "settings": surface.meta.get("config", {}),
+        "directions": surface.meta.get("directions", {}),
+        "provenance": surface.meta.get("provenance", {}),
+    }
+    if "curvature_centre" in surface.meta:
+        report["curvature_centre"] = surface.meta["curvature_centre"]
+    atomic_write_json(path, report)
+    return path
+
+
+def collect_results(items: Sequence[str | Path]) -> list[Path]:
+    """Result files named directly, or found as ``*/landscape.npz`` (or ``landscape.npz``) in folders."""
+    paths: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(p.glob("*/landscape.npz")) or sorted(p.glob("landscape.npz"))
+            if not found:
+                raise UserError(f"{p} holds no landscape results (*/landscape.npz)")
+            paths.extend(found)
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise UserError(f"landscape result {p} does not exist")
+    return paths
+
+
+def replot(
+    items: Sequence[str | Path], out: str | Path | None = None, vmax: float | None = None
+) -> list[Path]:
+    """Re-render saved results side by side into ``out`` (default: the folder above the first one),
+    with the measures stored beside each result (computed afresh where there are none)."""
+    from gradscape.landscape.plots import render
+
+    if not items:
+        raise UserError("landscape plot needs result files or folders: gradscape landscape plot RESULT…")
+    paths = collect_results(items)
+    surfaces = [load_surface(p) for p in paths]
+    measures = []
+    for p, s in zip(paths, surfaces, strict=True):
+        m = p.parent / "measures.json"
+        measures.append(json.loads(m.read_text()).get("measures") if m.is_file() else measures_of(s))
+    return render(surfaces, Path(out) if out else paths[0].parent.parent, measures=measures, vmax=vmax)
