@@ -22,6 +22,7 @@ import io
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -260,7 +261,9 @@ def plot_curves(
         if not curves:
             continue
         epochs, acc = padded(curves)
-        with np.errstate(all="ignore"):
+        # epochs that only some runs reached: NaN columns / one-run std are expected, not warnings
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(acc, axis=0)
             count = np.sum(np.isfinite(acc), axis=0)
             std = (
