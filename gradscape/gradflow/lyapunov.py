@@ -98,11 +98,12 @@ class LyapunovSettings:
 class LyapunovResult:
     """The m leading exponents per step (natural log) and how they converged.
 
-    ``exponents`` (B, m): per sample. ``convergence`` (K, B, m): the running estimate after each
-    counted QR, with ``convergence_steps`` (K,) the number of counted steps it averages over (the last
-    row equals ``exponents``). ``neuron_log_rho`` (B, H): each neuron's mean ln ρ(J_t) of its own
-    transition block over the same counted steps (None when not computed, e.g. for a bare step
-    function).
+    ``exponents`` (B, m): per sample, in QR column order (≈ decreasing, not re-sorted, so each
+    column's convergence history stays one curve; near-equal exponents may swap). ``convergence``
+    (K, B, m): the running estimate after each counted QR, with ``convergence_steps`` (K,) the number
+    of counted steps it averages over (the last row equals ``exponents``). ``neuron_log_rho`` (B, H):
+    each neuron's mean ln ρ(J_t) of its own transition block over the same counted steps (None when
+    not computed, e.g. for a bare step function).
     """
 
     exponents: Tensor
@@ -135,6 +136,8 @@ class LyapunovResult:
                 "mean": self.convergence.mean(1).tolist(),
             },
             "settings": self.settings.to_dict(),
+            # A diverging run is a result: how many samples have a NaN/inf exponent.
+            "nonfinite_samples": int((~torch.isfinite(self.exponents)).any(-1).sum()),
         }
         if self.neuron_log_rho is not None:
             out["per_neuron_mean_log_rho"] = {
@@ -291,8 +294,9 @@ def lyapunov_spectrum(
     comparison (module doc). Device and dtype are the model's. See :func:`lyapunov_spectrum_of_step`
     for the other arguments.
     """
-    if inputs.dim() != 3 or inputs.shape[-1] != model.input_size:
-        raise UserError(f"inputs must be (T, B, {model.input_size}); got {tuple(inputs.shape)}")
+    size = getattr(model, "input_size", None)
+    if inputs.dim() != 3 or (size is not None and inputs.shape[-1] != size):
+        raise UserError(f"inputs must be (T, B, {size or 'I'}); got {tuple(inputs.shape)}")
     T = inputs.shape[0]
     ops = ops or _model_ops(model)
     weight = model.net_params().weight
