@@ -13,9 +13,10 @@ from gradscape.errors import UserError
 from gradscape.gradflow.lyapunov import (
     lyapunov_spectrum,
     lyapunov_spectrum_of_step,
+    network_step_fn,
     random_orthonormal,
 )
-from gradscape.gradflow.network_flow import jacobian_gradients
+from gradscape.gradflow.network_flow import network_jacobian, run_flat_states
 from gradscape.models.network import NetState, RecurrentNetwork
 
 F64 = torch.float64
@@ -253,20 +254,20 @@ def test_leading_exponents_with_transient_match_dense_product(small_case):
     assert res.settings.counted_steps == T - 5 and res.convergence_steps.tolist() == [1, 4, 7]
 
 
-def test_eye_start_reproduces_the_dense_per_step_tool(small_case):
+def test_eye_start_reproduces_the_dense_per_step_route(small_case):
     """With the old settings (Q_0 = eye(D, m), no transient, QR every step) the VJP route gives the
-    exponents of network_flow's dense per-step route (jacrev Jacobians): one product, two
-    implementations. 1e-10: rounding."""
+    exponents of the dense per-step route (network_flow.network_jacobian, jacrev D × D, then 𝒥_tᵀQ):
+    one product, two implementations. 1e-10: rounding."""
     net, x, _, _ = small_case
-    D = 14
-    old = jacobian_gradients(net, x, lambda o: o.sum() * 0, lyapunov=3)["exponents"]
-    from gradscape.gradflow.lyapunov import network_step_fn
-    from gradscape.gradflow.network_flow import run_flat_states
-
-    new = lyapunov_spectrum_of_step(
-        network_step_fn(net), x, run_flat_states(net, x), 3, start=torch.eye(D, 3, dtype=F64)
-    )
-    torch.testing.assert_close(new.exponents, old, rtol=0, atol=1e-10)
+    states = run_flat_states(net, x)
+    T, B, D = x.shape[0], x.shape[1], states.shape[-1]
+    Q = torch.eye(D, 3, dtype=F64).expand(B, D, 3)
+    acc = torch.zeros(B, 3, dtype=F64)
+    for t in range(T, 0, -1):
+        Q, R = torch.linalg.qr(network_jacobian(net, x[t - 1], states[t - 1]).transpose(-1, -2) @ Q)
+        acc = acc + torch.diagonal(R, dim1=-2, dim2=-1).abs().log()
+    new = lyapunov_spectrum_of_step(network_step_fn(net), x, states, 3, start=torch.eye(D, 3, dtype=F64))
+    torch.testing.assert_close(new.exponents, acc / T, rtol=0, atol=1e-10)
 
 
 def test_seeded_start_is_reproducible_and_orthonormal(small_case):
@@ -305,6 +306,12 @@ def test_uncoupled_one_field_neurons_match_their_per_neuron_rate():
     expected = rates.sort(descending=True).values
     assert bool(torch.isfinite(expected).all())
     torch.testing.assert_close(res.exponents[0], expected, rtol=0, atol=1e-6, msg=f"rates {rates.tolist()}")
+    # The coordinate start eye(D, m) spans z: back in time a z-cotangent only reaches u (through the
+    # surrogate) and u never reaches o, so the leading readout rate ln α = −0.2 is never seen.
+    eye = lyapunov_spectrum_of_step(
+        network_step_fn(net), x, run_flat_states(net, x), 2, start=torch.eye(7, 2, dtype=F64)
+    )
+    assert float(eye.exponents[0, 0]) < expected[0] - 0.1
 
 
 def test_user_errors():
