@@ -73,8 +73,9 @@ def get_neuron(name: str | Neuron | NeuronFileSpec) -> Neuron:
     canon = _canonical_rf(key)
     if canon is not None:
         return NEURONS[canon]
-    if is_neuron_file_spec(name):
-        return load_neuron_file(name)
+    path_part = name.rpartition(":")[0]
+    if is_neuron_file_spec(name) or ("/" in path_part or "." in path_part):
+        return load_neuron_file(name)  # a file that is not .py gets its own message there
     if key.endswith(".py"):
         raise UserError(
             f"give the neuron's name after the file: {name}:Name (the variable holding the Neuron)"

@@ -144,6 +144,8 @@ StepFn = Callable[[Any, Any, Any, Any], tuple[Any, Any]]
 _DEFER_CHECKS: contextvars.ContextVar[bool] = contextvars.ContextVar("gradscape_defer", default=False)
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+#: dataclasses' error for a list/dict/set default: "mutable default <class 'list'> for field x is ..."
+_MUTABLE_DEFAULT = re.compile(r"mutable default <class '(\w+)'> for field (\w+) is not allowed")
 
 
 @dataclass(frozen=True)
@@ -317,13 +319,13 @@ def _declaration_problems(n: Neuron) -> Iterator[str]:
         except TypeError:
             fn = getattr(n.step, "__name__", "step")
             yield (
-                f"step {fn}{sig} must take exactly four arguments (ops, x, state, params); "
+                f"step function {fn}{sig} must take exactly four arguments (ops, x, state, params); "
                 f"write def {fn}(ops, x, state, params)"
             )
             return
     st = n.state
     if not (isinstance(st, type) and issubclass(st, tuple) and hasattr(st, "_fields")):
-        yield f"'state' must be a NamedTuple class (class State(NamedTuple): u: Any), not {st!r}"
+        yield f"'state' must be a NamedTuple class (class State(NamedTuple): u: Any), not {_describe(st)}"
         return
     if not st._fields:
         yield f"state {st.__name__} has no fields; give it at least one (u: Any)"
@@ -332,7 +334,7 @@ def _declaration_problems(n: Neuron) -> Iterator[str]:
     if not (isinstance(P, type) and dataclasses.is_dataclass(P)):
         yield (
             "'params' must be a frozen dataclass class (@dataclass(frozen=True) class Params: ...), "
-            f"not {P!r}"
+            f"not {_describe(P)}"
         )
         return
     pfields = {f.name: f for f in dataclasses.fields(P)}
@@ -417,6 +419,18 @@ def _declaration_problems(n: Neuron) -> Iterator[str]:
             yield f"{hook}={value!r} must be a function of the params or None"
 
 
+def _describe(obj: Any) -> str:
+    """``class Name`` for a class, ``a TYPE`` for anything else (no module paths in messages)."""
+    if isinstance(obj, type):
+        return f"{'dataclass' if dataclasses.is_dataclass(obj) else 'class'} {obj.__name__}"
+    return f"a {type(obj).__name__}"
+
+
+def _line_in(exc: BaseException, filename: str) -> str:
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    return str(lines[-1]) if lines else "?"
+
+
 def _frame_in(exc: BaseException, filename: str | None) -> str:
     """' at FILE:LINE' of the innermost frame of ``exc`` in ``filename`` (else the innermost)."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -452,48 +466,53 @@ def _probe_step(n: Neuron) -> str | None:
         msg = _one_line(exc)
         if isinstance(exc, TypeError) and "__new__()" in msg:
             return (
-                f"step {fn} builds a state with the wrong number of fields ({msg}"
+                f"step function {fn}() builds a state with the wrong number of fields ({msg}"
                 f"{_frame_in(exc, filename)}); {S.__name__} has fields ({_fields_text(S._fields)}): "
                 f"return {S.__name__}({', '.join(f'{k}=...' for k in S._fields)})"
             )
         return (
-            f"step {fn} raised {type(exc).__name__}{_frame_in(exc, filename)} when called once on the "
-            f"zero state with torch ops: {msg}; it must run on tensors of shape (batch, neurons) "
+            f"step function {fn}() raised {type(exc).__name__}{_frame_in(exc, filename)} when called "
+            f"once on the zero state with torch ops: {msg}; it must run on tensors of shape (batch, neurons) "
             "using only ops.* functions"
         )
     want = f"return (z, {S.__name__}({', '.join(S._fields)}))"
     if hasattr(out, "_fields"):
-        return f"step {fn} returned a {type(out).__name__} alone; it must return two values: {want}"
+        return (
+            f"step function {fn}() returned a {type(out).__name__} alone; it must return two values: {want}"
+        )
     if not isinstance(out, tuple | list):
-        return f"step {fn} returned a {type(out).__name__}; it must return two values: {want}"
+        return f"step function {fn}() returned a {type(out).__name__}; it must return two values: {want}"
     if len(out) != 2:
         return (
-            f"step {fn} returned {len(out)} values; it must return exactly two, {want} "
+            f"step function {fn}() returned {len(out)} values; it must return exactly two, {want} "
             "(anything else a neuron carries belongs in its state)"
         )
     z, new = out
     if hasattr(z, "_fields"):
-        return f"step {fn} returned the state first; return the output first: {want}"
+        return f"step function {fn}() returned the state first; return the output first: {want}"
     if not hasattr(new, "_fields"):
         kind = (
-            f"a plain tuple of {len(new)} values"
+            f"a plain {type(new).__name__} of length {len(new)}"
             if isinstance(new, tuple | list)
             else f"a {type(new).__name__}"
         )
-        return f"step {fn} returned {kind} as the new state; return the declared NamedTuple: {want}"
+        return (
+            f"step function {fn}() returned {kind} as the new state; return the declared NamedTuple: {want}"
+        )
     got = tuple(new._fields)
     if type(new) is not S and got != S._fields:
         other = f"{type(new).__name__}({', '.join(got)})"
         decl = f"{S.__name__}({', '.join(S._fields)})"
         if set(got) == set(S._fields):
             return (
-                f"step {fn} returned {other}, whose fields are those of the declared state {decl} in "
-                f"another order; states are read by position, so this would be silently wrong: {want}"
+                f"step function {fn}() returned {other}, whose fields are those of the declared state "
+                f"{decl} in another order; states are read by position, so this would be silently "
+                f"wrong: {want}"
             )
         missing = [k for k in S._fields if k not in got]
         extra = [k for k in got if k not in S._fields]
         return (
-            f"step {fn} returned {other} but the declared state is {decl} (missing: "
+            f"step function {fn}() returned {other} but the declared state is {decl} (missing: "
             f"{_fields_text(missing)}; extra: {_fields_text(extra)}): {want}"
         )
     for label, value in (
@@ -502,12 +521,12 @@ def _probe_step(n: Neuron) -> str | None:
     ):
         if not isinstance(value, Tensor):
             return (
-                f"step {fn}: {label} is a {type(value).__name__}, not a tensor; build it from the "
+                f"step function {fn}(): {label} is a {type(value).__name__}, not a tensor; build it from the "
                 "inputs (e.g. ops.zeros_like(x) for a constant 0) so that it has one value per neuron"
             )
         if tuple(value.shape) != (batch, size):
             return (
-                f"step {fn}: {label} has shape {tuple(value.shape)} for a state of shape "
+                f"step function {fn}(): {label} has shape {tuple(value.shape)} for a state of shape "
                 f"{(batch, size)}; it must have one value per sample and neuron"
             )
     return None
@@ -571,6 +590,12 @@ def _execute(path: Path, data: bytes, digest: str) -> types.ModuleType:
         exec(code, module.__dict__)
     except (Exception, SystemExit) as exc:
         sys.modules.pop(mod_name, None)
+        mutable = _MUTABLE_DEFAULT.search(str(exc)) if isinstance(exc, ValueError) else None
+        if mutable is not None:  # dataclasses' own advice (default_factory) is not what a parameter needs
+            raise UserError(
+                f"neuron file {path}, line {_line_in(exc, str(path))}: parameter default {mutable[2]} is a "
+                f"{mutable[1]}, not a number; {_number_hint(mutable[2], [])}"
+            ) from None
         raise UserError(
             f"neuron file {path} failed to import: its top-level code raised {type(exc).__name__}"
             f"{_frame_in(exc, str(path))}: {_one_line(exc)}; fix the file so that importing it "
