@@ -287,6 +287,17 @@ def test_seeded_start_is_reproducible_and_orthonormal(small_case):
     assert summary["settings"]["transient"] == 2 and len(summary["exponents_per_step"]["mean"]) == 3
 
 
+def test_a_sample_does_not_depend_on_its_batch_and_progress_is_quiet_off_a_terminal(small_case, capsys):
+    """One Q_0 for every sample: a sample's exponents are the same alone or in a batch (so callers may
+    chunk a test set). 1e-12: batched vs single matmul rounding. ``progress=None`` shows a bar only
+    on a terminal (pytest's captured stderr is none)."""
+    net, x, _, _ = small_case
+    both = lyapunov_spectrum(net, x, 3, transient=2, progress=None)
+    alone = lyapunov_spectrum(net, x[:, 1:], 3, transient=2, progress=None)
+    torch.testing.assert_close(both.exponents[1:], alone.exponents, rtol=0, atol=1e-12)
+    assert capsys.readouterr().err == ""
+
+
 def test_uncoupled_one_field_neurons_match_their_per_neuron_rate():
     """W_rec = 0 and W_out = 0, LIF (one state field u): 𝒥_t is block triangular with a zero z-block,
     diagonal u-block (∂u_t/∂u_{t−1} per neuron, spike reset through the surrogate included) and the
