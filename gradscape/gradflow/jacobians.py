@@ -6,9 +6,9 @@ x_t = W [i_t ; z_{t−1}], the step s_t = f(x_t, s_{t−1}; θ) gives the k × k
     J_t = ∂s_t/∂s_{t−1}      (x_t held fixed: the recurrent path through W is the network's, see
                                :mod:`gradscape.gradflow.network_flow`)
 
-evaluated with the neuron's own ``step`` on the torch backend. ``torch.func.jacfwd`` differentiates the
-step applied to *one* neuron (a layer of size 1) and ``torch.func.vmap`` batches it over neurons, time
-steps and samples, so only per-neuron k × k blocks are ever formed, never the dense N·k × N·k matrix.
+evaluated with the neuron's own ``step`` on the torch backend. Forward-mode AD (``torch.func.jvp``,
+vmapped over the k tangents e_j) runs the step on whole layers of neurons × time steps × samples; as
+a step never couples neurons, only per-neuron k × k blocks are formed, never the dense N·k × N·k matrix.
 
 From each block: the membrane block M_t (rows and columns of ``neuron.membrane``, BRF's (u, v)) with
 its eigenvalue moduli |λ_t| and ρ(M_t) = max |λ_t|; the full-state ρ(J_t); and the singular values of
@@ -29,10 +29,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.func import jacfwd, vmap
+from torch.func import jvp, vmap
 from tqdm import tqdm
 
 from gradscape.errors import UserError
+from gradscape.gradflow.neuron_facts import membrane_indices
+from gradscape.gradflow.small_spectra import eigenvalue_moduli, singular_values
 from gradscape.models.neurons import Neuron
 from gradscape.models.ops import TorchOps
 from gradscape.models.surrogates import Surrogate
@@ -47,6 +49,7 @@ __all__ = [
     "trajectory_spectra",
     "summarize",
     "membrane_indices",
+    "checkpoint_spectra",
 ]
 
 
@@ -82,17 +85,6 @@ class Trajectory:
     outputs: Tensor
 
 
-def membrane_indices(neuron: Neuron) -> list[int]:
-    """Positions of ``neuron.membrane`` within the state fields (all fields if none declared)."""
-    fields = neuron.state_fields
-    if not neuron.membrane:
-        return list(range(len(fields)))
-    missing = [m for m in neuron.membrane if m not in fields]
-    if missing:
-        raise UserError(f"neuron {neuron.name!r}: membrane fields {missing} are not state fields {fields}")
-    return [fields.index(m) for m in neuron.membrane]
-
-
 @torch.no_grad()
 def record_trajectory(model: Any, inputs: Tensor) -> Trajectory:
     """Run ``model`` on ``inputs`` (T, B, I) and rebuild x_t = W [i_t ; z_{t−1}] and s_{t−1}.
@@ -109,16 +101,6 @@ def record_trajectory(model: Any, inputs: Tensor) -> Trajectory:
     return Trajectory(x=x, prev=prev, spikes=run.spikes, outputs=run.outputs)
 
 
-def _split_params(params: Any, size: int) -> tuple[dict[str, Tensor], Any]:
-    """Per-neuron tensor fields (last dim = ``size``) and the rest (constants) of a params dataclass."""
-    per_neuron = {}
-    for f in dataclasses.fields(params):
-        v = getattr(params, f.name)
-        if isinstance(v, Tensor) and v.dim() >= 1 and v.shape[-1] == size:
-            per_neuron[f.name] = v
-    return per_neuron, params
-
-
 def neuron_jacobians(
     neuron: Neuron,
     x: Tensor,
@@ -128,7 +110,7 @@ def neuron_jacobians(
     ops: Any | None = None,
     zero_fields: Sequence[str] = (),
     subthreshold: bool = False,
-    chunk_size: int = 1 << 16,
+    chunk_size: int = 1 << 17,
 ) -> Tensor:
     """Per-neuron blocks J = ∂s_t/∂s_{t−1}, shape (..., H, k, k) (row = new field, column = old).
 
@@ -140,7 +122,12 @@ def neuron_jacobians(
         ops: the torch ops (surrogate) to differentiate with; default ``TorchOps()``.
         zero_fields: state fields set to 0 before evaluating (e.g. ``("q",)``).
         subthreshold: drop the spike path (σ = 0).
-        chunk_size: neuron-steps per vmapped call (bounds memory).
+        chunk_size: neuron-steps per call (bounds memory).
+
+    The step runs on whole layers, as in the network, and forward-mode AD pushes the k tangents
+    e_j (field j of every neuron at once; ``torch.func.vmap`` over them) through it: since a step
+    never couples neurons, column j of neuron h's block is the tangent output at neuron h. Float
+    constants of ``params`` reach the step as they are (Python floats), never as tensors.
     """
     ops = ops or TorchOps()
     if subthreshold:
@@ -149,43 +136,42 @@ def neuron_jacobians(
     unknown = [f for f in zero_fields if f not in fields]
     if unknown:
         raise UserError(f"cannot zero {unknown}: {neuron.name} has state fields {fields}")
-    k, gates = len(fields), neuron.gates
+    k = len(fields)
     size = prev[0].shape[-1]
     lead = prev[0].shape[:-1]
     s = torch.stack(
         [torch.zeros_like(prev[j]) if f in zero_fields else prev[j] for j, f in enumerate(fields)], -1
-    )
-    xs = x.unflatten(-1, (gates, size)).movedim(-2, -1)  # (..., H, gates)
-    per_neuron, base = _split_params(params, size)
-    pv = {n: v.expand(*lead, size) for n, v in per_neuron.items()}
-    n_total = int(np.prod((*lead, size)))
-    s, xs = s.reshape(n_total, k), xs.reshape(n_total, gates)
-    pv = {n: v.reshape(n_total) for n, v in pv.items()}
+    ).reshape(-1, size, k)
+    xs = x.expand(*lead, x.shape[-1]).reshape(-1, x.shape[-1])
+    rows = s.shape[0]
+    basis = torch.eye(k, dtype=s.dtype, device=s.device)
 
-    def one(s1: Tensor, x1: Tensor, p1: dict[str, Tensor]) -> Tensor:
-        state = neuron.state(*(s1[j : j + 1] for j in range(k)))
-        p = dataclasses.replace(base, **{n: v.reshape(1) for n, v in p1.items()})
-        _, new = neuron.step(ops, x1, state, p)
-        return torch.stack([torch.as_tensor(f).reshape(()) for f in new])
+    def layer(s1: Tensor, x1: Tensor) -> Tensor:
+        _, new = neuron.step(ops, x1, neuron.state(*s1.unbind(-1)), params)
+        shape = s1.shape[:-1]
+        return torch.stack([torch.as_tensor(f, dtype=s1.dtype).expand(shape) for f in new], -1)
 
-    jac = vmap(jacfwd(one, argnums=0))
-    out = torch.empty(n_total, k, k, dtype=s.dtype, device=s.device)
-    for a in range(0, n_total, chunk_size):
-        b = min(a + chunk_size, n_total)
-        out[a:b] = jac(s[a:b], xs[a:b], {n: v[a:b] for n, v in pv.items()})
+    out = torch.empty(rows, size, k, k, dtype=s.dtype, device=s.device)
+    step = max(1, chunk_size // max(1, size))
+    for a in range(0, rows, step):
+        s1, x1 = s[a : a + step], xs[a : a + step]
+        tangents = basis.reshape(k, 1, 1, k).expand(k, *s1.shape)
+        cols = vmap(lambda t, s1=s1, x1=x1: jvp(lambda v: layer(v, x1), (s1,), (t,))[1])(tangents)
+        out[a : a + step] = cols.permute(1, 2, 3, 0)  # (k, n, H, k_row) → (n, H, k_row, k_col)
     return out.reshape(*lead, size, k, k)
 
 
 def block_spectra(J: Tensor, membrane: Sequence[int]) -> dict[str, Tensor]:
-    """Spectra of per-neuron blocks J (..., k, k): membrane |λ| (..., m) and ρ, full ρ, singular values."""
+    """Spectra of per-neuron blocks J (..., k, k): membrane |λ| (..., m) and ρ, full ρ, singular values
+    (descending), in J's dtype. Computed in float64 (accurate near |λ| = 1), in closed form for
+    k ≤ 3 (:mod:`gradscape.gradflow.small_spectra`: LAPACK per 3 × 3 matrix dominated long runs)."""
     dtype = J.dtype
-    # LAPACK in float64: more accurate near |λ| = 1, and on CPU no slower than float32 for 3×3 blocks
     J = J.double()
     idx = torch.as_tensor(list(membrane), device=J.device)
     m = J.index_select(-2, idx).index_select(-1, idx)
-    mem_abs = torch.linalg.eigvals(m).abs()
-    full_abs = torch.linalg.eigvals(J).abs()
-    sv = torch.linalg.svdvals(J)
+    mem_abs = eigenvalue_moduli(m)
+    full_abs = eigenvalue_moduli(J)
+    sv = singular_values(J)
     return {
         "membrane_abs": mem_abs.to(dtype),
         "membrane_rho": mem_abs.amax(-1).to(dtype),
@@ -240,8 +226,9 @@ def trajectory_spectra(
     step = chunk_steps or max(1, (1 << 17) // max(1, B * H))
     parts: dict[str, list[Tensor]] = {}
     jacs = []
+    quiet = None if progress is None else not progress
     with torch.no_grad():
-        for a in tqdm(range(0, T, step), desc="per-neuron J_t", disable=progress is False, leave=False):
+        for a in tqdm(range(0, T, step), desc="per-neuron J_t", disable=quiet, leave=False):
             prev = type(traj.prev)(*(f[a : a + step] for f in traj.prev))
             J = neuron_jacobians(
                 neuron,
@@ -302,3 +289,47 @@ def summarize(spectra: NeuronSpectra) -> dict[str, dict[str, float]]:
         "full_rho": _stats(spectra.full_rho),
         "sigma_max": _stats(spectra.singular_values[..., 0]),
     }
+
+
+def _sample(v: Tensor, n: int, seed: int) -> np.ndarray:
+    a = v.detach().reshape(-1).cpu().numpy()
+    if a.size <= n:
+        return a
+    return np.random.default_rng(seed).choice(a, n, replace=False)
+
+
+def checkpoint_spectra(
+    model: Any, inputs: Tensor, *, keep: int = 200_000, seed: int = 0, progress: bool | None = False
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Per-neuron J_t along the trajectories of ``inputs`` (T, B, I): statistics and arrays.
+
+    Statistics (JSON-able): ``trajectory`` (J_t at the real s_{t−1}, spike path included) with
+    ``membrane_rho`` (ρ of the membrane block = max |λ_t|), ``full_rho`` (ρ(J_t)) and ``sigma_max``
+    (‖J_t‖₂), each with median/min/max/quantiles and the fraction and count of neuron-steps > 1;
+    ``q0`` the same with q set to 0 (neurons with a ``q`` field; BRF's published numbers); and
+    ``per_neuron_q0`` the membrane ρ of each neuron at q = 0 (constant in time for RF-family neurons).
+    Arrays: up to ``keep`` seeded samples of each per-neuron-step quantity, for histograms.
+    """
+    traj = record_trajectory(model, inputs)
+    spec = trajectory_spectra(model, trajectory=traj, progress=progress)
+    stats: dict[str, Any] = {
+        "trajectory": summarize(spec),
+        "spikes_per_neuron_step": float(traj.spikes.float().mean()),
+        "neuron_steps": int(spec.membrane_rho.numel()),
+        "state_fields": list(spec.fields),
+        "membrane_fields": list(spec.membrane),
+    }
+    arrays = {
+        "membrane_rho": _sample(spec.membrane_rho, keep, seed),
+        "full_rho": _sample(spec.full_rho, keep, seed),
+        "sigma_max": _sample(spec.singular_values[..., 0], keep, seed),
+    }
+    del spec
+    if "q" in model.neuron.state_fields:
+        s0 = trajectory_spectra(model, trajectory=traj, zero_fields=("q",), progress=progress)
+        stats["q0"] = summarize(s0)
+        # per neuron: the median over steps (equal to every step's value when only q mattered)
+        per = s0.membrane_rho.reshape(-1, s0.membrane_rho.shape[-1]).double().median(0).values
+        stats["per_neuron_q0"] = per.tolist()
+        arrays["membrane_rho_q0"] = _sample(s0.membrane_rho, keep, seed)
+    return stats, arrays

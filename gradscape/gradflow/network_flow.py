@@ -14,9 +14,10 @@ direct dependence on the readout at step t, the adjoint recursion
 gives g_t = ∂L/∂s_t; for a label-last loss (ℓ_t = 0 for t < T) this is g_{T−k} = ℓ_T 𝒥_T ⋯ 𝒥_{T−k+1}.
 :func:`backprop_gradients` computes the same quantity by ordinary backpropagation through the loop.
 
-Lyapunov-style exponents of the backward product: with Q_0 = [e_1 … e_m] and the QR factorisation
-𝒥_t^T Q = Q' R at each step t = T, T−1, …, the finite-time exponents are
-μ_i = (1/K) Σ_t log |R_ii| (per step, natural log); μ_1 > 0 means gradients grow back in time.
+The same products without forming 𝒥_t: g_t 𝒥_t is one vector-Jacobian product of the step
+(``jacobian_gradients(..., matrix_free=True)``). The Lyapunov spectrum of the backward product lives
+in :mod:`gradscape.gradflow.lyapunov`; :func:`checkpoint_gradient_flow` reports both for a trained
+network.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.func import jacrev, vmap
+from torch.func import jacrev, vjp, vmap
 
 from gradscape.errors import UserError
 
@@ -44,6 +46,8 @@ __all__ = [
     "jacobian_gradients",
     "jacobian_product",
     "lyapunov_exponents",
+    "flat_step",
+    "checkpoint_gradient_flow",
 ]
 
 LossFn = Callable[[Tensor], Tensor]
@@ -138,10 +142,11 @@ def _detached_params(model: Any) -> Any:
     return det(model.net_params())
 
 
-def network_jacobian(
-    model: Any, i_t: Tensor, s_prev: Tensor, *, ops: Any | None = None, params: Any | None = None
-) -> Tensor:
-    """𝒥_t = ∂s_t/∂s_{t−1} per sample: i_t (B, I), s_prev (B, D) → (B, D, D)."""
+def flat_step(
+    model: Any, *, ops: Any | None = None, params: Any | None = None
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """The whole-network step on flat states, ``(s_{t−1} (B, D), i_t (B, I)) -> s_t (B, D)``, with
+    detached parameters (or ``params``) and the model's surrogate ops: what 𝒥_t differentiates."""
     ops = ops or _model_ops(model)
     p = params if params is not None else _detached_params(model)
     cls = type(model.initial_state(1))
@@ -150,7 +155,14 @@ def network_jacobian(
         _, new = model.step(ops, i, unflatten_state(s, model, cls), p)
         return flatten_state(new)
 
-    return vmap(jacrev(step, argnums=0))(s_prev, i_t)
+    return step
+
+
+def network_jacobian(
+    model: Any, i_t: Tensor, s_prev: Tensor, *, ops: Any | None = None, params: Any | None = None
+) -> Tensor:
+    """𝒥_t = ∂s_t/∂s_{t−1} per sample: i_t (B, I), s_prev (B, D) → (B, D, D)."""
+    return vmap(jacrev(flat_step(model, ops=ops, params=params), argnums=0))(s_prev, i_t)
 
 
 def backprop_gradients(model: Any, inputs: Tensor, loss_fn: LossFn, *, ops: Any | None = None) -> Tensor:
@@ -198,16 +210,25 @@ def jacobian_gradients(
     *,
     ops: Any | None = None,
     lyapunov: int = 0,
+    matrix_free: bool = False,
     progress: bool | None = False,
 ) -> dict[str, Tensor]:
     """g_t = ∂L/∂s_t (T+1, B, D) by the adjoint recursion over network Jacobians (module doc).
 
-    With ``lyapunov = m > 0`` also the m leading finite-time exponents of the backward product
-    (``exponents`` (B, m), per step) and their running sums ``log_growth`` (T, B, m): row k−1 holds
-    Σ log|R_ii| over the last k steps, i.e. the log of the stretch of the first i directions.
+    ``matrix_free=False`` forms each dense 𝒥_t (``jacrev``, D backward passes per step) and
+    multiplies; ``matrix_free=True`` computes the same row vector g_t 𝒥_t as one vector-Jacobian
+    product of the step (``torch.func.vjp``), D times less work and what long runs use.
+
+    With ``lyapunov = m > 0`` (dense route only) also the m finite-time exponents of the backward
+    product from the coordinate start Q_0 = [e_1 … e_m], QR every step, no transient (``exponents``
+    (B, m), per step) and their running sums ``log_growth`` (T, B, m): row k−1 holds Σ log|R_ii| over
+    the last k steps. That start can hide the leading directions: the Lyapunov spectrum proper
+    (seeded random start, transient) is :func:`gradscape.gradflow.lyapunov.lyapunov_spectrum`.
     """
     from tqdm import tqdm
 
+    if matrix_free and lyapunov:
+        raise UserError("the coordinate-start exponents need the dense route; use gradflow.lyapunov")
     ops = ops or _model_ops(model)
     lay = state_layout(model)
     params = _detached_params(model)
@@ -217,15 +238,21 @@ def jacobian_gradients(
     g = torch.zeros(B, D, dtype=states.dtype, device=states.device)
     g[:, lay.slice("o")] = local[-1]
     grads = [g]
+    step = flat_step(model, ops=ops, params=params)
     m = min(lyapunov, D)
     if m:
         Q = torch.eye(D, m, dtype=states.dtype, device=states.device).expand(B, D, m).contiguous()
         logs = []
         acc = torch.zeros(B, m, dtype=states.dtype, device=states.device)
+    quiet = None if progress is None else not progress
     with torch.no_grad():
-        for t in tqdm(range(T, 0, -1), disable=progress is False, desc="network Jacobians", leave=False):
-            J = network_jacobian(model, inputs[t - 1], states[t - 1], ops=ops, params=params)
-            g = torch.einsum("bd,bde->be", g, J)
+        for t in tqdm(range(T, 0, -1), disable=quiet, desc="network Jacobians", leave=False):
+            if matrix_free:
+                _, pullback = vjp(lambda s, t=t: step(s, inputs[t - 1]), states[t - 1])
+                (g,) = pullback(g)
+            else:
+                J = network_jacobian(model, inputs[t - 1], states[t - 1], ops=ops, params=params)
+                g = torch.einsum("bd,bde->be", g, J)
             if t - 1 >= 1:
                 g = g.clone()
                 g[:, lay.slice("o")] += local[t - 2]
@@ -262,10 +289,14 @@ def jacobian_product(
     return P
 
 
-def lyapunov_exponents(model: Any, inputs: Tensor, m: int = 5, *, ops: Any | None = None) -> Tensor:
-    """The m leading finite-time Lyapunov-style exponents of the backward Jacobian product (B, m)."""
-    zero = lambda outputs: outputs.sum() * 0  # noqa: E731 - only the Jacobians matter here
-    return jacobian_gradients(model, inputs, zero, ops=ops, lyapunov=m)["exponents"]
+def lyapunov_exponents(
+    model: Any, inputs: Tensor, m: int = 5, *, ops: Any | None = None, seed: int = 0
+) -> Tensor:
+    """The m leading Lyapunov exponents per step of the backward product (B, m): the exponents of
+    :func:`gradscape.gradflow.lyapunov.lyapunov_spectrum` (seeded random start, transient, VJPs)."""
+    from gradscape.gradflow.lyapunov import lyapunov_spectrum
+
+    return lyapunov_spectrum(model, inputs, m, seed=seed, ops=ops, neuron_bound=False).exponents
 
 
 def gradient_norms(grads: Tensor) -> Tensor:
@@ -274,3 +305,54 @@ def gradient_norms(grads: Tensor) -> Tensor:
 
 
 __all__ += ["gradient_norms"]
+
+
+def checkpoint_gradient_flow(
+    model: Any,
+    inputs: Tensor,
+    targets: Tensor,
+    *,
+    lyapunov: int = 5,
+    seed: int = 0,
+    progress: bool | None = False,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """‖∂L/∂s_{T−k}‖ (label-last loss: NLL of the last step's readout) by backpropagation and by the
+    adjoint recursion over network-Jacobian products (matrix-free); their largest relative
+    disagreement; with ``lyapunov = m > 0`` the m leading Lyapunov exponents of the backward product
+    (:func:`gradscape.gradflow.lyapunov.lyapunov_spectrum`, start seeded by ``seed``).
+
+    Returns JSON-able statistics and the backprop norms (T+1, B) indexed by k.
+    """
+    loss = last_step_loss(targets)
+    bp = backprop_gradients(model, inputs, loss)
+    jr = jacobian_gradients(model, inputs, loss, matrix_free=True, progress=progress)
+    nb, nj = gradient_norms(bp), gradient_norms(jr["gradients"])
+    scale = nb.abs().amax(0, keepdim=True).clamp_min(torch.finfo(nb.dtype).tiny)
+    rel = float(((nb - nj).abs() / scale).max())
+    T = inputs.shape[0]
+    med = np.median(nb.detach().cpu().numpy(), axis=1)
+    ks = [k for k in (0, 1, 10, 100, 500, 1000, T) if k <= T]
+    stats: dict[str, Any] = {
+        "loss": "last-step NLL (targets of the last step)",
+        "samples": int(inputs.shape[1]),
+        "steps": int(T),
+        "median_norm_at_k": {str(k): float(med[k]) for k in ks},
+        "backprop_vs_jacobian_max_rel_diff": rel,
+        "jacobian_route": "adjoint recursion g_(t-1) = g_t J_t by one vector-Jacobian product per step",
+        "lyapunov_exponents_per_step": {"median": [], "per_sample": []},
+    }
+    m = min(lyapunov, state_layout(model).size)
+    if m > 0 and T > 1:
+        from gradscape.gradflow.lyapunov import lyapunov_spectrum
+
+        res = lyapunov_spectrum(model, inputs, m, seed=seed, progress=progress)
+        exps = res.exponents.detach().cpu().numpy()
+        stats["lyapunov_exponents_per_step"] = {
+            "median": np.median(exps, axis=0).tolist(),
+            "per_sample": exps.tolist(),
+        }
+        stats["lyapunov"] = res.summary()
+    finite = torch.isfinite(nb)
+    if not bool(finite.all()):
+        stats["nonfinite"] = int((~finite).sum())
+    return stats, nb.detach().cpu().numpy()

@@ -23,7 +23,6 @@ stability regions of the paper's figure show.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,6 +31,7 @@ import sympy
 import torch
 
 from gradscape.errors import UserError
+from gradscape.gradflow.neuron_facts import parameter_defaults
 from gradscape.gradflow.symbolic import WHICH, derive, torch_matrix_function
 from gradscape.models.neurons import Neuron, divergence_boundary, get_neuron
 from gradscape.models.surrogates import Surrogate
@@ -89,16 +89,6 @@ def _unit_modulus_functions() -> list[Any]:
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
-
-
-def _defaults(neuron: Neuron) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(neuron.params):
-        if f.name in neuron.constants:
-            out[f.name] = neuron.constants[f.name]
-        elif f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-    return out
 
 
 def _b_axis_matrix(jac: Any, M: sympy.Matrix, b: sympy.Symbol) -> sympy.Matrix:
@@ -175,7 +165,7 @@ def spectral_radius_map(
     xs = torch.as_tensor(np.asarray(x_values, dtype=np.float64))
     ys = torch.as_tensor(np.asarray(y_values, dtype=np.float64))
     Y, X = torch.meshgrid(ys, xs, indexing="ij")
-    defaults = _defaults(neuron)
+    defaults = parameter_defaults(neuron)
     values: dict[sympy.Symbol, Any] = {jac.input_symbol: float(input_current)}
     needed = M.free_symbols
     for name, sym in names.items():
