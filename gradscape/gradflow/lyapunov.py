@@ -213,7 +213,7 @@ def lyapunov_spectrum_of_step(
         q0, where, seed = start, "given", None
     dtype, device = states.dtype, states.device
     log_dtype = _log_dtype(device, dtype)
-    # Cotangent layout (m, B, D): vmap maps over dim 0, the step sees ordinary (B, D) batches.
+    # Cotangent layout (m, B, D): the batched grad maps over dim 0, the step sees (B, D) batches.
     Q = q0.to(device=device, dtype=dtype).T.unsqueeze(1).expand(m, B, D).contiguous()
     acc = torch.zeros(B, m, dtype=log_dtype, device=device)
     history, counted_at = [], []
