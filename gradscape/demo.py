@@ -158,8 +158,8 @@ def _gradflow_section(
     nets: dict[str, Any], task: Any, out: Path, settings: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """Membrane |λ_t| along the real test trajectories and ‖∂L/∂s_{T−k}‖ against k, per model."""
+    from gradscape.gradflow import checkpoint_gradient_flow, checkpoint_spectra
     from gradscape.gradflow.plots import plot_gradient_norms, plot_rho_distributions
-    from gradscape.gradflow.report import checkpoint_gradient_flow, checkpoint_spectra
 
     test = task.test.subset(settings["spectra_samples"], seed=settings["seed"])
     flow = task.test.subset(settings["flow_samples"], seed=settings["seed"])
@@ -230,28 +230,25 @@ def _gradflow_section(
 def _landscape_section(
     nets: dict[str, Any], task: Any, out: Path, settings: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
-    """Loss landscapes of the three models around their trained W, via the ``landscape`` command."""
-    import json
+    """Loss landscapes of the three models around their trained W (:func:`run_landscape`)."""
+    from dataclasses import asdict
 
-    from gradscape.cli import main as cli_main
+    from gradscape.io import to_jsonable
+    from gradscape.landscape.job import run_landscape
+    from gradscape.landscape.jobspec import DataSpec, DirectionSpec, LandscapeJob, ModelEntry
+    from gradscape.landscape.outputs import measures_report
 
-    folder = out / "landscape"
-    argv = ["landscape"]
-    for k in nets:
-        argv += ["--checkpoint", str(bundled_checkpoint(k)), "--model", k]
-    argv += [
-        "--task", "ecg", "--split", "test",
-        "--grid", settings["landscape_grid"],
-        "--samples", str(settings["landscape_samples"]),
-        "--normalization", "filter-blocks",
-        "--seed", str(settings["seed"]),
-        "--device", settings["device"],
-        "--out", str(folder),
-    ]  # fmt: skip
-    code = cli_main(argv)
-    if code != 0:
-        raise RuntimeError(f"gradscape landscape failed with exit code {code}")
-    measures = {k: json.loads((folder / k / "measures.json").read_text()) for k in nets}
+    job = LandscapeJob(
+        models=tuple(ModelEntry(bundled_checkpoint(k), model=k) for k in nets),
+        data=DataSpec(task="ecg", split="test", samples=settings["landscape_samples"]),
+        out=out / "landscape",
+        directions=DirectionSpec(normalization="filter-blocks"),
+        grid=settings["landscape_grid"],
+        seed=settings["seed"],
+        device=settings["device"],
+    )
+    result = run_landscape(job)
+    measures = {m.label: measures_report(m.surface, m.measures, m.files[0]) for m in result.models}
     lines = [
         "## Loss landscapes (gradscape.landscape)",
         "",
@@ -274,7 +271,7 @@ def _landscape_section(
             f"| {_num(basin['alpha']['mean'])}, {_num(basin['beta']['mean'])} |"
         )
     lines += ["", "![landscapes](landscape/landscape.png)"]
-    return "\n".join(lines), {"measures": measures, "argv": argv}
+    return "\n".join(lines), {"measures": measures, "job": to_jsonable(asdict(job))}
 
 
 def _num(v: Any) -> str:
