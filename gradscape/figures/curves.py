@@ -32,7 +32,7 @@ import numpy as np
 
 from gradscape.errors import UserError
 from gradscape.figures.plotting import model_color, model_label
-from gradscape.figures.stats import TABLE2_RULE, Curve, Table2Rule, convergence_epochs
+from gradscape.figures.stats import TABLE2_RULE, Curve, Table2Rule, convergence_epochs, effective_rule
 
 __all__ = [
     "BUNDLED_CURVES",
@@ -230,18 +230,12 @@ def padded(curves: Sequence[Curve]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _dot_epoch(curves: Sequence[Curve], epochs: np.ndarray, mean: np.ndarray, rule: Table2Rule) -> int | None:
-    """Curve step of the 95 % dot: the mean over runs of n₉₅ under ``rule`` (Table 2's number, put
-    back on the step axis and rounded); without per-run validation data, the mean curve's own n₉₅."""
-    try:
-        per_run = [convergence_epochs(c, 95, rule) for c in curves]
-    except ValueError:
-        per_run = []
-    per_run = [n + (1 - rule.base) for n in per_run if n is not None]
-    if per_run:
-        return round(float(np.mean(per_run)))
-    from gradscape.figures.stats import epochs_to_fraction
-
-    return epochs_to_fraction(epochs, mean, 95)
+    """Curve step of the 95 % dot: the mean over runs of n₉₅ under ``rule`` (Table 2's number, with
+    Table 2's fallback for runs without a validation curve), put back on the step axis and rounded."""
+    used = effective_rule(curves, rule)
+    per_run = [convergence_epochs(c, 95, used) for c in curves]
+    steps = [n + (1 - used.base) for n in per_run if n is not None]
+    return round(float(np.mean(steps))) if steps else None
 
 
 def plot_curves(

@@ -45,6 +45,7 @@ __all__ = [
     "final_accuracy",
     "epochs_to_fraction",
     "convergence_epochs",
+    "effective_rule",
     "table2_rule_comparison",
     "rule_scores",
     "best_rule",
@@ -270,7 +271,7 @@ TABLE2_COLUMNS = (
 )  # fmt: skip
 
 
-def _rule_for(curves: Sequence[Curve], rule: Table2Rule) -> Table2Rule:
+def effective_rule(curves: Sequence[Curve], rule: Table2Rule) -> Table2Rule:
     """``rule``, or ``last`` with the same base for a group whose runs did not record validation
     numbers (runs folders read before validation curves were kept): stated in the row's ``rule``."""
     if rule.final in ("best_val_acc", "min_val_loss"):
@@ -289,7 +290,7 @@ def table2_rows(
     for (task, model), curves in groups.items():
         if not curves:
             continue
-        used = _rule_for(curves, rule)
+        used = effective_rule(curves, rule)
         row: dict[str, Any] = {"task": task, "model": model, "runs": len(curves), "rule": used.name}
         row["diverged_runs"] = sum(c.diverged for c in curves)
         for x in FRACTIONS:
