@@ -10,6 +10,7 @@ when it runs as root) or where Chromium cannot create a WebGL context at all.
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 import shutil
@@ -53,7 +54,8 @@ ERROR_HOOK = """<script>
 # Waits until plotly has drawn its colour bars, then writes what it finds as JSON into <pre id=gs-report>.
 # The 3-D axis titles are WebGL text (not in the DOM), so they are read from the resolved layout; each
 # scene is re-rendered with its own toImage() (gl.readPixels of the WebGL buffer) and the share of
-# strongly coloured (viridis, not the grey box or dark text) pixels counted: the surface was drawn.
+# strongly coloured (viridis, not the grey box or dark text) pixels counted: the surface was drawn, and
+# none of them lies in the 3-pixel band along the scene's border: the camera did not crop it.
 REPORTER = """<script>
 (function () {
   var tries = 0;
@@ -64,14 +66,18 @@ REPORTER = """<script>
       c.width = img.width; c.height = img.height;
       var ctx = c.getContext('2d');
       ctx.drawImage(img, 0, 0);
-      var px = ctx.getImageData(0, 0, c.width, c.height).data, n = 0;
+      var w = c.width, h = c.height, px = ctx.getImageData(0, 0, w, h).data, n = 0, edge = 0;
       for (var i = 0; i < px.length; i += 4) {
         var mx = Math.max(px[i], px[i + 1], px[i + 2]), mn = Math.min(px[i], px[i + 1], px[i + 2]);
-        if (px[i + 3] > 0 && mx - mn > 70) n++;
+        if (px[i + 3] > 0 && mx - mn > 70) {
+          n++;
+          var x = (i / 4) % w, y = Math.floor(i / 4 / w);
+          if (x < 3 || y < 3 || x >= w - 3 || y >= h - 3) edge++;
+        }
       }
-      done(n / (px.length / 4));
+      done(n / (w * h), edge);
     };
-    img.onerror = function () { done(-1); };
+    img.onerror = function () { done(-1, -1); };
     img.src = url;
   }
   function finish(out) {
@@ -83,7 +89,11 @@ REPORTER = """<script>
   function report() {
     var gd = document.querySelector('.plotly-graph-div');
     var bars = document.querySelectorAll('.colorbar');
-    if (!(gd && gd._fullLayout && bars.length) && tries++ < 200) { setTimeout(report, 100); return; }
+    var scenes3d = gd && gd._fullLayout ? gd._fullLayout._subplots.gl3d.length : 0;
+    if (!(gd && gd._fullLayout && (bars.length || !scenes3d)) && tries++ < 200) {
+      setTimeout(report, 100);
+      return;
+    }
     var probe = document.createElement('canvas');
     var out = {
       webgl: !!(probe.getContext('webgl') || probe.getContext('experimental-webgl')),
@@ -102,8 +112,16 @@ REPORTER = """<script>
         };
       }),
       scenes: [],
-      page_width: document.documentElement.clientWidth
+      curves: Array.prototype.map.call(document.querySelectorAll('.legend .traces .legendtext'),
+        function (t) { return t.textContent; }),
+      x_title: (document.querySelector('.xtitle') || {}).textContent || null,
+      y_title: (document.querySelector('.ytitle') || {}).textContent || null
     };
+    if (gd && gd._fullLayout) {  // the plot area in page pixels, where the paper fractions live
+      var fl = gd._fullLayout;
+      out.plot_left = gd.getBoundingClientRect().left + fl.margin.l;
+      out.plot_width = fl.width - fl.margin.l - fl.margin.r;
+    }
     var names = (gd && gd._fullLayout && gd._fullLayout._subplots.gl3d) || [];
     var pending = names.length;
     if (!pending) { finish(out); return; }
@@ -117,8 +135,9 @@ REPORTER = """<script>
       var url = null;
       try { url = sc._scene.toImage('png'); } catch (e) { out.scenes[k].image_error = String(e); }
       if (!url) { out.scenes[k].coloured = -1; if (--pending === 0) finish(out); return; }
-      colourShare(url, function (share) {
+      colourShare(url, function (share, edge) {
         out.scenes[k].coloured = share;
+        out.scenes[k].coloured_on_edge = edge;
         if (--pending === 0) finish(out);
       });
     });
@@ -161,10 +180,8 @@ def _number(text: str) -> float:
     return float(text.replace("\u2212", "-"))  # plotly writes minus signs as U+2212
 
 
-@pytest.fixture(scope="module")
-def page() -> tuple[str, dict]:
-    """(the page's HTML, the reporter's JSON) from one Chromium run (~5 s)."""
-    html = surfaces_html([synthetic(*p) for p in PANELS])
+def render_in_chromium(html: str) -> tuple[list[str], dict | None]:
+    """(script errors, the reporter's JSON or None) of ``html`` with the two probes injected (~5 s)."""
     assert html.count("<head>") == 1 and html.count("</body>") == 1
     probe = html.replace("<head>", "<head>" + ERROR_HOOK, 1).replace("</body>", REPORTER + "</body>", 1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,18 +207,35 @@ def page() -> tuple[str, dict]:
             path.as_uri(),
         ]
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-    dom = run.stdout
     assert run.returncode == 0, f"chromium exited {run.returncode}: {run.stderr[-2000:]}"
-    errors = re.findall(r'<div class="gs-script-error">(.*?)</div>', dom, flags=re.S)
-    assert not errors, f"script errors in landscape.html: {errors}"
+    dom = run.stdout
+    errors = [
+        html_lib.unescape(e) for e in re.findall(r'<div class="gs-script-error">(.*?)</div>', dom, re.S)
+    ]
     found = re.search(r'<pre id="gs-report">(.*?)</pre>', dom, flags=re.S)
-    assert found, "the reporter never ran: plotly drew no colour bar within the time budget"
-    import html as html_lib
-
-    report = json.loads(html_lib.unescape(found.group(1)))
-    if not report["webgl"]:
+    report = json.loads(html_lib.unescape(found.group(1))) if found else None
+    if report is not None and not report["webgl"]:
         pytest.skip("this Chromium cannot create a WebGL context (no SwiftShader), so 3-D plots cannot draw")
-    return html, report
+    return errors, report
+
+
+@pytest.fixture(scope="module")
+def rendered() -> tuple[list[str], dict | None]:
+    """The three-panel page, rendered once for the tests below."""
+    return render_in_chromium(surfaces_html([synthetic(*p) for p in PANELS]))
+
+
+@pytest.fixture
+def page(rendered: tuple[list[str], dict | None]) -> dict:
+    """The reporter's JSON (the page drew its colour bars in time)."""
+    assert rendered[1] is not None, "the reporter never ran: plotly drew no colour bar within the time budget"
+    return rendered[1]
+
+
+def test_page_runs_without_script_errors(rendered: tuple[list[str], dict | None]) -> None:
+    errors, report = rendered
+    assert not errors, f"script errors in landscape.html: {errors}"
+    assert report is not None
 
 
 def test_page_is_self_contained() -> None:
@@ -213,8 +247,8 @@ def test_page_is_self_contained() -> None:
     assert len(html) > 1_000_000  # plotly.js itself (several MB) is in the file
 
 
-def test_every_panel_draws_its_surface_without_script_errors(page: tuple[str, dict]) -> None:
-    _, r = page
+def test_every_panel_draws_its_surface_without_script_errors(page: dict) -> None:
+    r = page
     n = len(PANELS)
     assert r["no_webgl_notice"] == 0
     assert r["main_svg"] >= 1
@@ -225,12 +259,19 @@ def test_every_panel_draws_its_surface_without_script_errors(page: tuple[str, di
         assert sc["coloured"] > 0.03, sc
 
 
-def test_every_panel_has_its_own_colour_bar_on_its_own_range(page: tuple[str, dict]) -> None:
-    _, r = page
+def test_the_camera_shows_each_whole_surface(page: dict) -> None:
+    """No surface pixel touches its scene's border (a cropped surface runs off the edge)."""
+    r = page
+    for sc in r["scenes"]:
+        assert sc["coloured"] > 0.03, sc
+        assert sc["coloured_on_edge"] == 0, sc
+
+
+def test_every_panel_has_its_own_colour_bar_on_its_own_range(page: dict) -> None:
+    r = page
     bars = sorted(r["colorbars"], key=lambda b: b["left"])
     assert len(bars) == len(PANELS)
     scenes = sorted(r["scenes"], key=lambda s: s["domain"][0])
-    width = r["page_width"]
     for i, ((label, low, span), bar) in enumerate(zip(PANELS, bars, strict=True)):
         assert bar["title"] == "loss: label-last NLL (nats)"
         ticks = [_number(t) for t in bar["ticks"]]
@@ -239,15 +280,15 @@ def test_every_panel_has_its_own_colour_bar_on_its_own_range(page: tuple[str, di
         # (a scale shared with BRF's 19.5 would put ALIF's 1.2 between two ticks)
         assert min(ticks) >= low - 1e-9 and max(ticks) <= low + span + 1e-9, (label, ticks)
         assert max(ticks) - min(ticks) >= 0.5 * span, (label, ticks)
-        # beside its own panel: right of its scene and left of the next one
-        left = bar["left"] / width
+        # beside its own panel: right of its scene and left of the next one (paper fractions)
+        left = (bar["left"] - r["plot_left"]) / r["plot_width"]
         assert left >= scenes[i]["domain"][1] - 0.01
         if i + 1 < len(scenes):
             assert left < scenes[i + 1]["domain"][0]
 
 
-def test_axes_are_titled_and_enclose_the_whole_surface(page: tuple[str, dict]) -> None:
-    _, r = page
+def test_axes_are_titled_and_enclose_the_whole_surface(page: dict) -> None:
+    r = page
     scenes = sorted(r["scenes"], key=lambda s: s["domain"][0])
     for (_, low, span), sc in zip(PANELS, scenes, strict=True):
         assert sc["x_title"].startswith("α")
@@ -258,8 +299,8 @@ def test_axes_are_titled_and_enclose_the_whole_surface(page: tuple[str, dict]) -
         assert sc["z_range"][0] <= low and sc["z_range"][1] >= low + span
 
 
-def test_panel_titles_name_the_model_and_its_loss_range(page: tuple[str, dict]) -> None:
-    _, r = page
+def test_panel_titles_name_the_model_and_its_loss_range(page: dict) -> None:
+    r = page
     titles = r["panel_titles"]
     assert len(titles) == len(PANELS)
     for (label, low, span), title in zip(PANELS, titles, strict=True):
@@ -273,3 +314,20 @@ def test_panel_titles_name_the_model_and_its_loss_range(page: tuple[str, dict]) 
         assert abs(hi - (low + span)) <= 5e-4 * (low + span), title
         assert abs(rng - span) <= 5e-3 * span, title
         assert "1 diverged" in title
+
+
+def test_a_one_dimensional_page_draws_its_titled_curves() -> None:
+    """1-D results: one f(α) line per model on SVG axes titled α and the metric."""
+    grid = parse_grid("-1:1:9", 1)
+    curves = []
+    for label, low, span in PANELS:
+        s = synthetic(label, low, span)
+        a = grid.coords[0]
+        s.grid, s.loss = grid, low + span * a**2
+        s.accuracy, s.computed = np.full(grid.shape, 50.0), np.ones(grid.shape, dtype=bool)
+        curves.append(s)
+    errors, r = render_in_chromium(surfaces_html(curves))
+    assert not errors, f"script errors in the 1-D landscape.html: {errors}"
+    assert r is not None and r["main_svg"] >= 1 and not r["scenes"]
+    assert r["curves"] == [label for label, *_ in PANELS]
+    assert r["x_title"].startswith("α") and r["y_title"] == "loss: label-last NLL (nats)"

@@ -214,6 +214,9 @@ def plot_curvature(surfaces: Sequence[Any]) -> plt.Figure | None:
     return fig
 
 
+PANEL_WIDTH = 480  # pixels per 3-D panel of surfaces_html
+
+
 def _metric(surface: Any) -> tuple[str, str]:
     """(name, unit) of the surface's metric: ``meta["metric"]`` / ``meta["metric_unit"]`` when the
     caller recorded them; otherwise read from the recorded objective of
@@ -274,8 +277,8 @@ def surfaces_html(surfaces: Sequence[Any], *, vmax: float | None = None) -> str:
             name = "scene" if i == 0 else f"scene{i + 1}"
             unit = _metric(s)[1]
             z_title = f"loss ({unit})" if unit else "loss"  # short: 3-D text past the scene edge is cut off
-            # a panel is 1/n of the page width: the 3-D scene, then its colour bar (about 100 px at
-            # 500 px a panel) so that no bar overlaps the next scene
+            # a panel is 1/n of the page width: the 3-D scene, then its colour bar (about 100 px of a
+            # panel's PANEL_WIDTH) so that no bar overlaps the next scene
             w = 1.0 / n
             x0, right = i * w + 0.06 * w, i * w + 0.80 * w
             fig.add_trace(
@@ -342,7 +345,14 @@ def surfaces_html(surfaces: Sequence[Any], *, vmax: float | None = None) -> str:
                     "font": {"size": 13},
                 }
             )
-        fig.update_layout(annotations=annotations, height=600, margin={"l": 10, "r": 10, "t": 110, "b": 10})
+        # fixed pixels, not the window's width: a gl3d scene fits the box to its height, so a narrower
+        # scene (a small window) would cut the box's sides off
+        fig.update_layout(
+            annotations=annotations,
+            width=PANEL_WIDTH * n + 20,
+            height=600,
+            margin={"l": 10, "r": 10, "t": 110, "b": 10},
+        )
         text = caption(two_d[0]) + "; each panel has its own colour scale" + note
     else:
         fig = go.Figure()
@@ -358,9 +368,7 @@ def surfaces_html(surfaces: Sequence[Any], *, vmax: float | None = None) -> str:
             "xanchor": "left",
         }
     )
-    return fig.to_html(
-        include_plotlyjs=True, include_mathjax=False, full_html=True, config={"responsive": True}
-    )
+    return fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True)
 
 
 def render(
