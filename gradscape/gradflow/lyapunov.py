@@ -195,6 +195,8 @@ def lyapunov_spectrum_of_step(
         progress: tqdm bar: True / False, None = only on a terminal.
     """
     T = inputs.shape[0]
+    if T < 1:
+        raise UserError("the Lyapunov spectrum needs at least one time step of inputs")
     if states.dim() != 3 or states.shape[0] < T or states.shape[1] != inputs.shape[1]:
         raise UserError(
             f"states must be (≥ T, B, D) = (≥ {T}, {inputs.shape[1]}, D) matching inputs; "
