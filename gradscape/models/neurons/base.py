@@ -443,7 +443,8 @@ def _frame_in(exc: BaseException, filename: str | None) -> str:
 
 def _probe_step(n: Neuron) -> str | None:
     """Call ``step`` once on the zero state (batch 2, 3 neurons, torch) and check what it returns."""
-    from gradscape.models.ops import TorchOps  # deferred: ops is a sibling the package imports later
+    # deferred: ops is a sibling module the package imports after this one
+    from gradscape.models.ops import OPS_NAMES, TorchOps
 
     S = n.state
     fn = getattr(n.step, "__name__", "step")
@@ -457,13 +458,19 @@ def _probe_step(n: Neuron) -> str | None:
     except Exception as exc:
         return f"cannot build {n.params.__name__} from init and constants: {_one_line(exc)}"
     like = torch.zeros(batch, size)
+    ops = TorchOps()
     try:
         with torch.no_grad():
-            out = n.step(TorchOps(), torch.zeros(batch, n.gates * size), n.initial_state(like), params)
+            out = n.step(ops, torch.zeros(batch, n.gates * size), n.initial_state(like), params)
     except UserError:
         raise
     except Exception as exc:
         msg = _one_line(exc)
+        if isinstance(exc, AttributeError) and getattr(exc, "obj", None) is ops:
+            return (
+                f"step function {fn}() calls ops.{exc.name}{_frame_in(exc, filename)}, which the ops "
+                f"namespace does not have; use one of: {', '.join(OPS_NAMES)}"
+            )
         if isinstance(exc, TypeError) and "__new__()" in msg:
             return (
                 f"step function {fn}() builds a state with the wrong number of fields ({msg}"

@@ -1,0 +1,34 @@
+"""Broken on purpose (unknown_op): the step calls a function the ops namespace does not have."""
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from gradscape.models import Neuron, Normal
+
+
+class State(NamedTuple):
+    u: Any  # membrane
+    w: Any  # adaptation
+
+
+@dataclass(frozen=True)
+class Params:
+    tau: Any  # trainable
+    theta: float = 1.0
+
+
+def step(ops, x, s, p):
+    a = ops.not_an_op(-1 / ops.abs(p.tau))
+    u = a * s.u + (1 - a) * (x - s.w)
+    z = ops.spike(u - p.theta)
+    return z, State(u - z * p.theta, 0.9 * s.w + 0.1 * z)
+
+
+Broken = Neuron(
+    name="broken",
+    step=step,
+    state=State,
+    params=Params,
+    init={"tau": Normal(20.0, 5.0)},
+    membrane=("u",),
+)
