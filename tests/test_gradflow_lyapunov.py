@@ -67,6 +67,18 @@ def test_constant_diagonal_recurrence_gives_exact_rates(qr_every):
     assert steps == sorted(steps) and all(b - a <= qr_every for a, b in zip([0, *steps], steps, strict=False))
 
 
+def test_float32_states_accumulate_logs_in_float64():
+    """A float32 trajectory: Q propagates in float32, the logs sum in float64. Tolerance 1e-6: float32
+    rounding of |R_ii| (≈ 6e-8 relative per QR), not accumulated by the per-step average."""
+    lam = LAM.float()
+    step = _diagonal(lam)
+    x = torch.randn(300, 2, 6, generator=torch.Generator().manual_seed(1))
+    res = lyapunov_spectrum_of_step(step, x, _trajectory(step, x, 6), 3, transient=150, qr_every=4)
+    assert res.exponents.dtype == F64 and res.settings.dtype == "float32"
+    exact = torch.tensor([math.log(1.2), math.log(0.9), math.log(0.5)], dtype=F64)
+    torch.testing.assert_close(res.exponents, exact.expand(2, 3), rtol=0, atol=1e-6)
+
+
 def test_full_spectrum_of_diagonal_recurrence_and_the_transient_matters():
     """m = D: all six ln|λ| in decreasing order; without a transient the finite-T estimate from a
     random start is off by O(1/T) (the start's misalignment), which the transient removes."""
