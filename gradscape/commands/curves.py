@@ -32,7 +32,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "curves",
         help="Table 2 statistics and a convergence plot from run folders and curve CSVs",
         description=(
-            "Epochs to 95 / 98 / 100 %% of the final test accuracy (the BRF paper's Table 2) and a "
+            "Epochs to 95 / 98 / 100 % of the final test accuracy (the BRF paper's Table 2) and a "
             "convergence plot, from gradscape run folders, curve CSVs (the BRF authors' "
             "',metric,value,step' export or the reduced 'task,model,run,epoch,...' table; .csv or .csv.gz) "
             "and the authors' bundled curves, e.g. gradscape curves --bundled ecg runs/my-brf-* --out cmp/"
@@ -52,7 +52,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--rule",
         default=f"{TABLE2_RULE.final}/{TABLE2_RULE.base}",
         help=f"final-accuracy rule / epoch base (default {TABLE2_RULE.final}/{TABLE2_RULE.base}, the rule "
-        f"that best reproduces the published Table 2): one of {', '.join(rules)}",
+        f"that reproduces the most published Table 2 cells from the authors' curves): one of {', '.join(rules)}",
     )
     return p
 
