@@ -51,13 +51,7 @@ from tqdm import tqdm
 
 from gradscape.errors import UserError
 from gradscape.gradflow.jacobians import trajectory_spectra
-from gradscape.gradflow.network_flow import (
-    _detached_params,
-    _model_ops,
-    flatten_state,
-    run_flat_states,
-    unflatten_state,
-)
+from gradscape.gradflow.network_flow import _model_ops, flat_step, run_flat_states
 
 __all__ = [
     "StepFn",
@@ -262,18 +256,12 @@ def lyapunov_spectrum_of_step(
 
 
 def network_step_fn(model: Any, ops: Any | None = None) -> StepFn:
-    """The model's whole-network step on flat states, ``(i_t, s_{t−1}) -> s_t`` (layout of
-    :func:`gradscape.gradflow.network_flow.state_layout`), with detached parameters and the model's
-    surrogate ops: the function :func:`~gradscape.gradflow.network_flow.network_jacobian` differentiates."""
-    ops = ops or _model_ops(model)
-    params = _detached_params(model)
-    cls = type(model.initial_state(1))
-
-    def step(i_t: Tensor, s: Tensor) -> Tensor:
-        _, new = model.step(ops, i_t, unflatten_state(s, model, cls), params)
-        return flatten_state(new)
-
-    return step
+    """The model's whole-network step on flat states as ``(i_t, s_{t−1}) -> s_t``: network_flow's
+    :func:`~gradscape.gradflow.network_flow.flat_step` (detached parameters, the model's surrogate
+    ops; what :func:`~gradscape.gradflow.network_flow.network_jacobian` differentiates), arguments in
+    the order of :data:`StepFn`."""
+    step = flat_step(model, ops=ops)
+    return lambda i_t, s: step(s, i_t)
 
 
 def lyapunov_spectrum(
