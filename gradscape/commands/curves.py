@@ -52,7 +52,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--rule",
         default=f"{TABLE2_RULE.final}/{TABLE2_RULE.base}",
         help=f"final-accuracy rule / epoch base (default {TABLE2_RULE.final}/{TABLE2_RULE.base}, the rule "
-        f"that reproduces the most published Table 2 cells from the authors' curves): one of {', '.join(rules)}",
+        "that reproduces the most published Table 2 cells from the authors' curves): one of "
+        + ", ".join(rules),
     )
     return p
 
