@@ -3,13 +3,16 @@
 Protocol (the paper's): each model trained until its validation accuracy first reaches 50 %
 (``stop_at_val_acc``; the profile may cap the epochs); f(α, β) = L(θ* + α d + β e) with two seeded
 Gaussian directions over the recurrent layer's weight matrix W = [W_in | W_rec] only, each unit's input
-and recurrent blocks normalised separately to the norms of θ*'s (``filter-blocks``); L the label-last
-NLL, mean over the evaluated test images; a grid on [−span, span]². Evaluated by
-:func:`gradscape.landscape.api.recurrent_landscape` and measured by
-:func:`gradscape.landscape.measures.surface_measures`; drawn with :mod:`gradscape.landscape.plots`.
+and recurrent blocks normalised separately to the norms of θ*'s (``filter-blocks``); L the task's
+NLL objective (label-last on S-MNIST, per step on PS-MNIST), mean over a subset of the test images
+seeded 0; a grid on [−span, span]². :func:`landscape_job` states this as a
+:class:`~gradscape.landscape.jobspec.LandscapeJob`; :func:`gradscape.landscape.job.run_landscape`
+evaluates it, :func:`gradscape.landscape.outputs.measures_of` measures it, and
+:mod:`gradscape.landscape.plots` draws it.
 
 Each surface is cached in ``OUT/analyses/fig5/<hash>.npz`` (hash of the run key and the landscape
-settings) and resumed when interrupted.
+settings; the job's ``resume="cache"``): a complete file is reused, a partial one resumed, one
+computed with another configuration started over.
 """
 
 from __future__ import annotations
@@ -18,14 +21,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gradscape.errors import UserError
 from gradscape.figures.plotting import add_caption, model_label, save_figure
 from gradscape.figures.profiles import Profile
 from gradscape.figures.runner import Runner, run_key
 from gradscape.io import atomic_write_text, config_hash
+from gradscape.landscape.jobspec import DataSpec, DirectionSpec, LandscapeJob, ModelEntry
 from gradscape.models.training_config import TrainConfig
 
-__all__ = ["compute_surfaces", "make_fig5"]
+__all__ = ["landscape_job", "compute_surfaces", "make_fig5"]
 
 
 def _surface_path(runner: Runner, cfg: TrainConfig, profile: Profile) -> tuple[Path, dict[str, Any]]:
@@ -36,10 +39,39 @@ def _surface_path(runner: Runner, cfg: TrainConfig, profile: Profile) -> tuple[P
         "samples": f5.samples,
         "normalization": f5.normalization,
         "direction_seed": cfg.seed,
-        "objective": "last",
         "params": "hidden.weight",
     }
     return Path(runner.root) / "analyses" / "fig5" / f"{config_hash(settings)}.npz", settings
+
+
+def landscape_job(
+    runner: Runner, cfg: TrainConfig, model_name: str, profile: Profile, device: str, progress: bool
+) -> LandscapeJob:
+    """The Fig. 5 protocol (module docstring) for one trained run, as a landscape job."""
+    f5 = profile.fig5
+    path, settings = _surface_path(runner, cfg, profile)
+    return LandscapeJob(
+        models=(ModelEntry(runner.checkpoint(cfg, "last"), label=model_label(model_name), result=path),),
+        data=DataSpec(
+            task=cfg.task,
+            split="test",
+            samples=f5.samples,
+            subset_seed=0,
+            data_dir=cfg.data_dir,
+            data_seed=cfg.data_seed,
+            permutation=cfg.permutation,
+        ),
+        out=path.parent,
+        directions=DirectionSpec(params=("hidden.weight",), normalization=f5.normalization),
+        grid=settings["grid"],
+        seed=cfg.seed,
+        device=device,
+        resume="cache",
+        write_measures=False,
+        render=False,
+        config={"figure": "fig5", **settings},
+        progress=progress,
+    )
 
 
 def compute_surfaces(
@@ -51,58 +83,15 @@ def compute_surfaces(
     progress: bool = True,
 ) -> dict[str, list[Any]]:
     """Every model's and seed's landscape (cached; under torchrun all ranks share the grid points)."""
-    import torch
+    from gradscape.landscape.job import run_landscape
 
-    from gradscape.landscape.api import recurrent_landscape
-    from gradscape.landscape.evaluate import load_surface
-    from gradscape.models.checkpoints import load_model
-    from gradscape.models.datasets import load_task
-    from gradscape.models.device import resolve_device
-
-    dev = resolve_device(device)
-    f5 = profile.fig5
-    out: dict[str, list[Any]] = {}
-    for model_name, cfgs in runs.items():
-        out[model_name] = []
-        for cfg in cfgs:
-            path, settings = _surface_path(runner, cfg, profile)
-            if path.is_file():
-                s = load_surface(path)
-                if s.complete:
-                    out[model_name].append(s)
-                    continue
-            net, _ = load_model(runner.checkpoint(cfg, "last"))
-            net = net.to(dev)
-            data = load_task(cfg.task, data_dir=cfg.data_dir, seed=cfg.data_seed, permutation=cfg.permutation)
-            split = data.test if f5.samples is None else data.test.subset(f5.samples, seed=0)
-            kwargs = dict(
-                mode="last",
-                reduction="mean",
-                params=["hidden.weight"],
-                normalization=f5.normalization,
-                seed=cfg.seed,
-                grid=settings["grid"],
-                batch_size=min(256, len(split)),
-                out=path,
-                config={
-                    "figure": "fig5",
-                    **settings,
-                    "indices_hash": config_hash({"i": split.indices.tolist()}),
-                },
-                meta={
-                    "label": model_label(model_name),
-                    "sample_indices": split.indices.tolist(),
-                    "checkpoint": str(runner.checkpoint(cfg, "last")),
-                },
-                progress=progress,
-            )
-            with torch.no_grad():
-                try:
-                    s = recurrent_landscape(net, split, resume=True, **kwargs)
-                except UserError:  # a partial file from another device/config: start it over
-                    s = recurrent_landscape(net, split, resume=False, **kwargs)
-            out[model_name].append(s)
-    return out
+    return {
+        name: [
+            run_landscape(landscape_job(runner, cfg, name, profile, device, progress)).models[0].surface
+            for cfg in cfgs
+        ]
+        for name, cfgs in runs.items()
+    }
 
 
 def make_fig5(
@@ -114,7 +103,7 @@ def make_fig5(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Render fig5.png/.pdf/.html from the seed-0 surfaces; returns the measures of every seed."""
-    from gradscape.landscape.measures import surface_measures
+    from gradscape.landscape.outputs import measures_of
     from gradscape.landscape.plots import plot_surfaces, surfaces_html
 
     per_seed: dict[str, list[dict[str, Any]]] = {}
@@ -123,7 +112,7 @@ def make_fig5(
     for model_name, ss in surfaces.items():
         per_seed[model_name] = []
         for i, (s, cfg) in enumerate(zip(ss, runs[model_name], strict=True)):
-            m = surface_measures(s.alphas, s.betas, s.masked_loss(), centre_loss=s.center.get("loss"))
+            m = measures_of(s)
             curve = runner.curve(cfg)
             m["trained_epochs"] = int(curve.epochs.max()) if len(curve.epochs) else 0
             m["val_accuracy"] = curve.final.get("val_accuracy")

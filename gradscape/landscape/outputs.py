@@ -17,7 +17,7 @@ from gradscape.errors import UserError
 from gradscape.io import atomic_write_json
 from gradscape.landscape.surface import Surface, load_surface
 
-__all__ = ["measures_of", "write_measures", "collect_results", "replot"]
+__all__ = ["measures_of", "measures_report", "write_measures", "collect_results", "replot"]
 
 
 def measures_of(surface: Surface, rise: float = 0.10) -> dict[str, Any]:
@@ -29,11 +29,11 @@ def measures_of(surface: Surface, rise: float = 0.10) -> dict[str, Any]:
     )
 
 
-def write_measures(path: Path, result: Path, surface: Surface, measures: dict[str, Any]) -> Path:
-    """Write ``measures.json`` (module docstring) for ``surface`` stored in ``result``."""
+def measures_report(surface: Surface, measures: dict[str, Any], result: str | Path) -> dict[str, Any]:
+    """The content of ``measures.json`` (module docstring) for ``surface`` stored in ``result``."""
     report = {
         "label": surface.label,
-        "result": result.name,
+        "result": Path(result).name,
         "center": surface.centre,
         "points": int(surface.computed.size),
         "computed": int(surface.computed.sum()),
@@ -45,7 +45,12 @@ def write_measures(path: Path, result: Path, surface: Surface, measures: dict[st
     }
     if "curvature_centre" in surface.meta:
         report["curvature_centre"] = surface.meta["curvature_centre"]
-    atomic_write_json(path, report)
+    return report
+
+
+def write_measures(path: Path, result: Path, surface: Surface, measures: dict[str, Any]) -> Path:
+    """Write :func:`measures_report` to ``path`` (atomically)."""
+    atomic_write_json(path, measures_report(surface, measures, result))
     return path
 
 
