@@ -1,8 +1,9 @@
 """The interactive landscape.html in a real browser: headless Chromium (WebGL via SwiftShader) loads a
 copy of the page with two scripts injected, a ``window.onerror`` / unhandled-rejection marker at the top
 of ``<head>`` and a reporter at the end of ``<body>``, and ``--dump-dom`` gives back the DOM the page
-built. The page comes from :func:`gradscape.landscape.plots.surfaces_html` on three synthetic
-surfaces with closed-form ranges (no training), so every expected number is known in advance.
+built. The page comes from :func:`gradscape.landscape.plots.surfaces_html` on three surfaces that
+the public evaluator computes for a two-parameter bowl with a closed-form range (no training, no
+data), so every expected number is known in advance.
 
 Skipped, with the reason, where no Chromium is installed (``.ci/run`` installs Debian's ``chromium``
 when it runs as root) or where Chromium cannot create a WebGL context at all.
@@ -12,16 +13,18 @@ from __future__ import annotations
 
 import html as html_lib
 import json
+import math
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
+import torch
+from torch import nn
 
-from gradscape.landscape import Surface, parse_grid
+from gradscape.landscape import Surface, evaluate_surface
 from gradscape.landscape.plots import surfaces_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -147,32 +150,46 @@ REPORTER = """<script>
 </script>"""
 
 
-def synthetic(label: str, low: float, span: float) -> Surface:
-    """f(α, β) = low + span (α² + β²)/2 on [−1, 1]²: minimum ``low`` at θ*, maximum low + span at the
-    corners; one diverged point (inf) on an edge, so masking is exercised without moving min or max."""
-    grid = parse_grid("-1:1:9", 2)
-    a, b = np.meshgrid(grid.coords[0], grid.coords[1], indexing="ij")
-    loss = low + span * (a**2 + b**2) / 2
-    loss[0, 4] = np.inf
-    meta = {
-        "label": label,
-        "config": {
-            "params": ["W_in", "W_rec"],
-            "seed": 0,
+class Bowl(nn.Module):
+    """θ = w ∈ R², θ* = 0; with d = (1, 0), e = (0, 1) the page gets f(α, β) = low + span (α² + β²)/2."""
+
+    def __init__(self, low: float, span: float) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(2, dtype=torch.float64))
+        self.low, self.span = low, span
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w + 0 * x.sum()
+
+    def loss(self, w: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        f = self.low + self.span * (w**2).sum() / 2
+        # one diverged point, (α, β) = (−1, 0) on an edge: masking is exercised, min and max unchanged
+        return torch.where((w[0] == -1) & (w[1] == 0), torch.full_like(f, math.inf), f)
+
+
+def synthetic(label: str, low: float, span: float, dims: int = 2) -> Surface:
+    """The public evaluator on :class:`Bowl`: minimum ``low`` at θ*, maximum low + span at the corners
+    (in 1-D: f(α) = low + span α²/2), recorded as a label-last NLL like ``gradscape landscape`` does."""
+    model = Bowl(low, span)
+    axes = [
+        {"w": torch.tensor([1.0, 0.0], dtype=torch.float64)},
+        {"w": torch.tensor([0.0, 1.0], dtype=torch.float64)},
+    ]
+    return evaluate_surface(
+        model,
+        model.loss,
+        axes[:dims],
+        "-1:1:9",
+        data=(torch.zeros(1), torch.zeros(1)),
+        config={
             "task": "smnist",
             "split": "test",
             "samples": 16,
+            "seed": 0,
             "objective": {"mode": "last", "sub_seq_length": 0, "reduction": "mean"},
         },
-        "directions": {"kind": "random", "normalization": "filter", "seed": 0},
-    }
-    return Surface(
-        grid=grid,
-        loss=loss,
-        accuracy=np.full(grid.shape, 50.0),
-        computed=np.ones(grid.shape, dtype=bool),
-        center={"loss": low, "accuracy": 50.0, "computed": True},
-        meta=meta,
+        meta={"label": label},
+        progress=False,
     )
 
 
@@ -318,14 +335,7 @@ def test_panel_titles_name_the_model_and_its_loss_range(page: dict) -> None:
 
 def test_a_one_dimensional_page_draws_its_titled_curves() -> None:
     """1-D results: one f(α) line per model on SVG axes titled α and the metric."""
-    grid = parse_grid("-1:1:9", 1)
-    curves = []
-    for label, low, span in PANELS:
-        s = synthetic(label, low, span)
-        a = grid.coords[0]
-        s.grid, s.loss = grid, low + span * a**2
-        s.accuracy, s.computed = np.full(grid.shape, 50.0), np.ones(grid.shape, dtype=bool)
-        curves.append(s)
+    curves = [synthetic(label, low, span, dims=1) for label, low, span in PANELS]
     errors, r = render_in_chromium(surfaces_html(curves))
     assert not errors, f"script errors in the 1-D landscape.html: {errors}"
     assert r is not None and r["main_svg"] >= 1 and not r["scenes"]
