@@ -19,6 +19,7 @@ from gradscape import __version__
 
 __all__ = [
     "atomic_write",
+    "output_folder",
     "atomic_write_text",
     "atomic_write_json",
     "atomic_savez",
@@ -52,6 +53,30 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def output_folder(path: str | Path, flag: str = "--out") -> Path:
+    """Create (if needed) and check the output folder ``path`` before any computing starts.
+
+    One :class:`~gradscape.errors.UserError` line when it is an existing file, cannot be created or
+    is not writable, so a long job never fails at its first write.
+    """
+    from gradscape.errors import UserError
+
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{flag} {folder} is an existing file, not a folder; give a folder path")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".gradscape-write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(
+            f"{flag} {folder} cannot be written ({exc.strerror or type(exc).__name__}); "
+            "choose a writable folder"
+        ) from None
+    return folder
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from typing import Any
 
+import torch
+
+from gradscape.commands.argtypes import int_at_least, threads
 from gradscape.models.bundled import bundled_names
 from gradscape.models.evaluation import evaluate_checkpoint
 
@@ -40,9 +44,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--exclude-unlabelled", action="store_true", default=None, help="ECG: skip unlabelled steps"
     )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--samples", type=int, help="score a seeded random subset of this many test sequences")
-    p.add_argument("--seed", type=int, default=0, help="seed of the --samples subset (default 0)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=256)
+    p.add_argument("--samples", type=int_at_least(1), help="score a seeded subset of N test sequences")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the --samples subset (default 0)")
+    p.add_argument("--threads", type=threads, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     return p
 
@@ -54,6 +60,8 @@ def _fmt(v: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     res = evaluate_checkpoint(
         args.checkpoint,
         args.task,
@@ -63,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         batch_size=args.batch_size,
         exclude_unlabelled=args.exclude_unlabelled,
-        progress=not args.json,
+        progress=not (args.json or args.no_progress) and sys.stderr.isatty(),
         samples=args.samples,
         trust_neuron_file=args.trust_neuron_file,
         seed=args.seed,

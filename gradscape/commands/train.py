@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from gradscape.commands.argtypes import finite_float, int_at_least, threads
 from gradscape.errors import UserError
 from gradscape.models.training import default_config, load_toml, parse_seeds, train, train_seeds
 
@@ -58,38 +59,42 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder (with --seeds: one seed-<s> folder per seed)")
     p.add_argument("--config", help="TOML file with settings named as the flags (underscores or dashes)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out exactly")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--seed", type=int, help="initialisation and shuffling seed (default 0)")
+    p.add_argument("--epochs", type=int_at_least(1))
+    p.add_argument("--seed", type=int_at_least(0), help="initialisation and shuffling seed (default 0)")
     p.add_argument("--seeds", help="several seeds one after another (or one per torchrun rank): 0-4 or 0,2,3")
     p.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--hidden", type=int, help="hidden layer size")
-    p.add_argument("--clip", type=float, help="gradient-norm clip (0: none)")
+    p.add_argument("--batch-size", type=int_at_least(1))
+    p.add_argument("--hidden", type=int_at_least(1), help="hidden layer size")
+    p.add_argument("--clip", type=finite_float(), help="gradient-norm clip (0: none)")
     p.add_argument("--loss-mode", choices=("last", "per_step"))
-    p.add_argument("--sub-seq-length", type=int, help="first scored time step")
+    p.add_argument("--sub-seq-length", type=int_at_least(0), help="first scored time step")
     p.add_argument(
         "--loss-reduction", choices=("sum", "mean"), help="over time (default sum, as the reference)"
     )
-    p.add_argument("--tbptt", type=int, help="truncated BPTT length K (0: full BPTT)")
+    p.add_argument("--tbptt", type=int_at_least(0), help="truncated BPTT length K (0: full BPTT)")
     p.add_argument("--tbptt-mode", choices=("reference", "standard"))
-    p.add_argument("--stop-at-val-acc", type=float, help="stop at the first epoch with val accuracy ≥ X %%")
+    p.add_argument(
+        "--stop-at-val-acc",
+        type=finite_float(0, 100),
+        help="stop once val accuracy ≥ X %%",
+    )
     p.add_argument("--init", action="append", metavar="PARAM=DIST", help="e.g. omega=U(3,5); repeatable")
     p.add_argument("--tau-out", help="readout τ_out distribution, e.g. N(20,1)")
     p.add_argument("--surrogate", help="surrogate gradient (default double-gaussian)")
     p.add_argument("--data-dir", help="folder with the task's data files")
     p.add_argument("--download", action="store_true", default=None, help="download missing MNIST/SHD files")
     p.add_argument("--permutation", help="PS-MNIST permutation file (1-D index tensor) or integer seed")
-    p.add_argument("--data-seed", type=int, help="seed of the train/val split (default 0)")
+    p.add_argument("--data-seed", type=int_at_least(0), help="seed of the train/val split (default 0)")
     p.add_argument(
         "--exclude-unlabelled", action="store_true", default=None, help="ECG: skip unlabelled steps"
     )
-    p.add_argument("--eval-batch-size", type=int)
-    p.add_argument("--max-batches", type=int, help="at most N mini-batches per epoch (smoke runs)")
-    p.add_argument("--train-samples", type=int, help="train on a seeded subset of N samples")
-    p.add_argument("--eval-samples", type=int, help="validate/test on seeded subsets of N samples")
+    p.add_argument("--eval-batch-size", type=int_at_least(1))
+    p.add_argument("--max-batches", type=int_at_least(1), help="at most N batches per epoch")
+    p.add_argument("--train-samples", type=int_at_least(1), help="train on a seeded subset of N samples")
+    p.add_argument("--eval-samples", type=int_at_least(1), help="val/test on seeded subsets of N")
     p.add_argument("--compile", action="store_true", default=None, help="use the compiled fast-path step")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=threads, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -104,6 +109,12 @@ def _parse_init(items: list[str] | None) -> dict[str, str] | None:
             raise UserError(f"--init {item!r} must look like PARAM=DIST, e.g. omega=U(3,5)")
         out[name.strip()] = dist.strip()
     return out
+
+
+def _number(value: Any) -> float | None:
+    """``value`` when it is a number (so that ``<= 0`` means "off"), else None: TrainConfig then
+    rejects a wrong type with the setting's name."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def resolve_config(args: argparse.Namespace) -> Any:
@@ -133,8 +144,8 @@ def resolve_config(args: argparse.Namespace) -> Any:
     settings.pop("task", None)
     if not model or not task:
         raise UserError("say which --model and --task to train (as flags or in the --config file)")
-    clip_off = settings.get("clip") is not None and float(settings["clip"]) <= 0
-    tbptt_off = settings.get("tbptt") is not None and int(settings["tbptt"]) <= 0
+    clip_off = _number(settings.get("clip")) is not None and settings["clip"] <= 0
+    tbptt_off = _number(settings.get("tbptt")) is not None and settings["tbptt"] <= 0
     if clip_off:
         settings.pop("clip")
     if tbptt_off:

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gradscape.errors import UserError
 from gradscape.io import atomic_write_json, atomic_write_text
 
 __all__ = [
@@ -98,4 +99,34 @@ def read_status(out: str | Path) -> dict[str, Any] | None:
     p = Path(out) / "status.json"
     if not p.is_file():
         return None
-    return json.loads(p.read_text(encoding="utf-8"))
+    try:
+        status = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        status = None
+    if not isinstance(status, dict) or not isinstance(status.get("status"), str):
+        raise UserError(
+            f"{p} is damaged (not the JSON object a run writes); delete {Path(out)} to start the run "
+            "over, or train into another --out"
+        )
+    return status
+
+
+#: what a resumable checkpoint (``last.pt``) must hold
+_RESUME_KEYS = ("state_dict", "optimizer", "scheduler", "rng", "metrics", "iteration", "epoch",
+                "best_val_loss", "best_epoch", "wall_time_s")  # fmt: skip
+
+
+def read_resume_checkpoint(path: str | Path) -> dict[str, Any]:
+    """``last.pt`` of a run folder, checked: one line naming the file when it is damaged."""
+    import torch
+
+    p = Path(path)
+    advice = f"delete {p.parent} to start the run over, or train into another --out"
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"{p} is damaged ({type(exc).__name__}); {advice}") from None
+    missing = [k for k in _RESUME_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise UserError(f"{p} is not a complete training checkpoint (lacks {', '.join(missing)}); {advice}")
+    return ckpt

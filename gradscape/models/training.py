@@ -34,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gradscape.errors import UserError
-from gradscape.io import atomic_write_json, config_hash, provenance
+from gradscape.io import atomic_write_json, config_hash, output_folder, provenance
 from gradscape.models.checkpoints import model_config, save_checkpoint
 from gradscape.models.device import resolve_device
 from gradscape.models.evaluation import evaluate
@@ -46,6 +46,7 @@ from gradscape.models.run_folder import (
     ITERATION_COLUMNS,
     METRIC_COLUMNS,
     append_csv,
+    read_resume_checkpoint,
     read_status,
     truncate_csv,
     write_csv,
@@ -178,6 +179,7 @@ def _load_data(cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
     if data.permutation is not None and "permutation" not in info:
         info["permutation"] = [int(v) for v in data.permutation.tolist()]
     info["used_sizes"] = {k: len(v) for k, v in splits.items()}
+    info["fingerprints"] = {k: v.fingerprint() for k, v in splits.items()}
     info["used_sources"] = {k: v.source for k, v in splits.items()}
     return (data, splits), info
 
@@ -189,8 +191,8 @@ def _neuron_for(model: str, last_path: Path | None) -> Any:
         return model
     recorded = None
     if last_path is not None and last_path.is_file():
-        ckpt = torch.load(last_path, map_location="cpu", weights_only=True)
-        record = ckpt.get("model", {}).get("neuron_file") if isinstance(ckpt, dict) else None
+        ckpt = read_resume_checkpoint(last_path)
+        record = ckpt.get("model", {}).get("neuron_file")
         recorded = NeuronFileSpec.from_dict(record).sha256 if record is not None else None
     return load_neuron_file(model, expected_sha256=recorded)
 
@@ -208,7 +210,7 @@ def train(
     ``{"status", "epoch", "best_epoch", "best_val_loss", "out", "metrics"}`` (last metrics row).
     """
     cfg = config
-    out = Path(out_dir)
+    out = output_folder(out_dir)
     last_path = out / "last.pt"
     status = read_status(out)
     if resume and status and status.get("status") in ("finished", "diverged", "stopped"):
@@ -254,7 +256,7 @@ def train(
         return wall0 + time.perf_counter() - t0
 
     if resume and last_path.exists():
-        ckpt = torch.load(last_path, map_location="cpu", weights_only=True)
+        ckpt = read_resume_checkpoint(last_path)
         if _comparable(ckpt.get("config", {})) != _comparable(cfg_dict):
             diff = sorted(
                 k
@@ -262,6 +264,14 @@ def train(
                 if ckpt.get("config", {}).get(k) != cfg_dict.get(k)
             )
             raise UserError(f"{out} holds a run with other settings ({', '.join(diff)}); cannot resume it")
+        recorded = ckpt.get("data", {}).get("fingerprints")
+        if recorded is not None and recorded != info["fingerprints"]:
+            changed = sorted(k for k in info["fingerprints"] if recorded.get(k) != info["fingerprints"][k])
+            raise UserError(
+                f"{out} was trained on other data than this resume would use (the {', '.join(changed)} "
+                f"split(s) differ; recorded sources {ckpt['data'].get('used_sources')}, now "
+                f"{info['used_sources']}): resume with the run's data, or start a new run in another --out"
+            )
         model.load_state_dict(ckpt["state_dict"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])

@@ -33,6 +33,7 @@ Ours (not from the paper):
 from __future__ import annotations
 
 import dataclasses
+import math
 
 try:
     import tomllib
@@ -44,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from gradscape.errors import UserError
-from gradscape.models.neurons import get_neuron, rf_step
+from gradscape.models.neurons import get_neuron, parse_distribution, rf_step
 
 __all__ = ["TrainConfig", "TASKS", "default_config", "model_family", "load_toml", "TBPTT_MODES"]
 
@@ -143,6 +144,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from gradscape.models.objectives import LOSS_MODES, REDUCTIONS
 
+        _check_types(self)
         if self.task not in TASKS:
             raise UserError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
         if self.loss_mode not in LOSS_MODES:
@@ -176,6 +178,56 @@ class TrainConfig:
         return cls(**dict(d))
 
 
+#: field → (kind, lower bound): kinds "int", "float", "str", "bool"; a "?" suffix allows None.
+_FIELD_RULES: dict[str, tuple[str, float | None]] = {
+    "model": ("str", None), "task": ("str", None), "epochs": ("int", 1), "batch_size": ("int", 1),
+    "lr": ("float", None), "hidden_size": ("int", 1), "tau_out": ("str", None), "clip": ("float?", None),
+    "loss_mode": ("str", None), "sub_seq_length": ("int", 0), "reduction": ("str", None),
+    "tbptt": ("int?", 1), "tbptt_mode": ("str", None), "seed": ("int", 0), "data_seed": ("int", 0),
+    "stop_at_val_acc": ("float?", 0), "device": ("str", None), "data_dir": ("str?", None),
+    "download": ("bool", None), "ecg_exclude_unlabelled": ("bool", None), "surrogate": ("str", None),
+    "eval_batch_size": ("int", 1), "max_batches": ("int?", 1), "train_samples": ("int?", 1),
+    "eval_samples": ("int?", 1), "fast": ("bool", None), "compile": ("bool", None),
+}  # fmt: skip
+
+_KIND_TEXT = {"int": "a whole number", "float": "a finite number", "str": "a string", "bool": "true or false"}
+
+
+def _check_types(cfg: TrainConfig) -> None:
+    """Every setting has its type and lower bound (TOML and Python callers reach here unchecked)."""
+    for name, (kind, low) in _FIELD_RULES.items():
+        value = getattr(cfg, name)
+        base = kind.rstrip("?")
+        if value is None and kind.endswith("?"):
+            continue
+        if base == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif base == "float":
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        elif base == "bool":
+            ok = isinstance(value, bool)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            raise UserError(f"setting {name} must be {_KIND_TEXT[base]}, got {value!r}")
+        if low is not None and value < low:
+            raise UserError(f"setting {name} must be at least {low:g}, got {value!r}")
+    if cfg.stop_at_val_acc is not None and cfg.stop_at_val_acc > 100:
+        raise UserError(f"setting stop_at_val_acc is a percentage (0-100), got {cfg.stop_at_val_acc!r}")
+    if not isinstance(cfg.permutation, str | int | None) or isinstance(cfg.permutation, bool):
+        raise UserError(
+            f"setting permutation must be a file name or an integer seed, got {cfg.permutation!r}"
+        )
+    if not isinstance(cfg.init, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in cfg.init.items()
+    ):
+        raise UserError(
+            f'setting init must map parameter names to distributions, e.g. omega = "U(3,5)"; got {cfg.init!r}'
+        )
+    for text in cfg.init.values():
+        parse_distribution(text)  # a UserError naming the text if it is not U(a,b), N(m,s) or a number
+
+
 def _canonical_model(model: str) -> str:
     neuron = get_neuron(model)  # raises UserError for unknown names
     return model if ".py:" in model else neuron.name
@@ -204,6 +256,10 @@ def default_config(model: str, task: str, **overrides: Any) -> TrainConfig:
     row.setdefault("hidden_size", _HIDDEN[task])
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if "init" in overrides:
+        if not isinstance(overrides["init"], Mapping):
+            raise UserError(
+                f'setting init must be a table such as [init] omega = "U(3,5)"; got {overrides["init"]!r}'
+            )
         row["init"] = {**row["init"], **{k: str(v) for k, v in dict(overrides.pop("init")).items()}}
     return TrainConfig.from_dict({"model": model, "task": task, **row, **overrides})
 
@@ -212,10 +268,14 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """Settings from a TOML file: top-level keys named as :class:`TrainConfig` fields (dashes allowed),
     e.g. ``lr = 0.05`` and ``[init]`` with ``omega = "U(3,5)"``."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"config file {path} is a folder; give a .toml file")
     if not path.is_file():
         raise UserError(f"config file {path} does not exist")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"config file {path} is not UTF-8 text; save it as UTF-8 TOML") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"config file {path} is not valid TOML: {exc}") from None
     return {k.replace("-", "_"): v for k, v in data.items()}

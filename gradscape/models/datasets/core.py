@@ -7,6 +7,7 @@ split into time-major mini-batches ``x`` of shape ``(T, B, I)`` (step ``t`` of s
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,14 @@ class Split:
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
+
+    def fingerprint(self) -> str:
+        """sha256 of the split's inputs, targets and source indices (what a run trained on)."""
+        digest = hashlib.sha256(self.source.encode())
+        for t in (self.inputs, self.targets, self.indices):
+            digest.update(str((t.dtype, tuple(t.shape))).encode())
+            digest.update(memoryview(t.detach().cpu().contiguous().numpy()).cast("B"))
+        return digest.hexdigest()
 
     def subset(self, n: int, seed: int) -> Split:
         """A seeded random subset of ``n`` samples (all of them when ``n >= len(self)``).

@@ -62,13 +62,17 @@ def _read(key: tuple[str, int, int]) -> tuple[Tensor, Tensor]:
 
 
 def _files(data_dir: str | Path | None) -> tuple[Path, Path, bool]:
-    """The train and test files: from ``data_dir`` when it holds both, else the bundled copies."""
+    """The train and test files: from ``data_dir`` (which must hold both), else the bundled copies."""
     if data_dir is not None:
         d = Path(data_dir).expanduser()
         for sub in (d, d / "ecg"):
             train, test = sub / "QTDB_train.mat", sub / "QTDB_test.mat"
             if train.is_file() and test.is_file():
                 return train, test, False
+        raise UserError(
+            f"--data-dir {d} holds no QTDB_train.mat and QTDB_test.mat (nor in {d / 'ecg'}); put both "
+            "there, or leave out --data-dir to use the bundled ECG data"
+        )
     return bundled_file("ecg", "QTDB_train.mat"), bundled_file("ecg", "QTDB_test.mat"), True
 
 

@@ -444,7 +444,9 @@ def _frame_in(exc: BaseException, filename: str | None) -> str:
 def _probe_step(n: Neuron) -> str | None:
     """Call ``step`` once on the zero state (batch 2, 3 neurons, torch) and check what it returns."""
     # deferred: ops is a sibling module the package imports after this one
-    from gradscape.models.ops import OPS_NAMES, TorchOps
+    from gradscape.models import ops as ops_module
+
+    TorchOps = ops_module.TorchOps
 
     S = n.state
     fn = getattr(n.step, "__name__", "step")
@@ -469,7 +471,7 @@ def _probe_step(n: Neuron) -> str | None:
         if isinstance(exc, AttributeError) and getattr(exc, "obj", None) is ops:
             return (
                 f"step function {fn}() calls ops.{exc.name}{_frame_in(exc, filename)}, which the ops "
-                f"namespace does not have; use one of: {', '.join(OPS_NAMES)}"
+                f"namespace does not have; use one of: {', '.join(getattr(ops_module, 'OPS_NAMES', ()))}"
             )
         if isinstance(exc, TypeError) and "__new__()" in msg:
             return (
