@@ -104,6 +104,6 @@ def bundled_model(name: str) -> BundledModel:
     key = bundled_name_of(name) or name
     if key not in BUNDLED_MODELS:
         raise UserError(
-            f"unknown bundled model {name!r}; the bundled models are {', '.join(bundled_names())}"
+            f"unknown bundled model {name!r}; the bundled checkpoints are {', '.join(bundled_names())}"
         )
     return BUNDLED_MODELS[key]
