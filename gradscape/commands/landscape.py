@@ -61,6 +61,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     arg(
         "--label", **entry, metavar="NAME", help="name of the preceding --checkpoint's model (folders, plots)"
     )
+    arg(
+        "--trust-neuron-file",
+        action="store_true",
+        help="open checkpoints of neuron files without naming the file",
+    )
     arg("--task", help="smnist, psmnist, ecg or shd")
     arg("--data-dir", help="folder with the task's data files (default: bundled data)")
     arg(
@@ -141,6 +146,7 @@ def job_from_args(args: argparse.Namespace) -> Any:
         resume="yes" if args.resume else "no",
         vmax=args.vmax,
         progress=not args.no_progress,
+        trust_neuron_file=args.trust_neuron_file,
     )
 
 

@@ -23,7 +23,6 @@ never encode settings: everything is inside the files.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +37,6 @@ from gradscape.landscape.grid import Grid, parse_grid
 from gradscape.landscape.hessian import output_loss
 from gradscape.landscape.jobspec import (
     DIRECTION_KINDS,
-    CurvatureSpec,
-    DataSpec,
-    DirectionSpec,
     LandscapeJob,
     LandscapeResult,
     ModelEntry,
@@ -50,52 +46,22 @@ from gradscape.landscape.outputs import measures_of, write_measures
 from gradscape.landscape.parameters import parameter_point, select_parameters
 from gradscape.landscape.surface import Surface, load_surface
 
-__all__ = [
-    "DIRECTION_KINDS",
-    "ModelEntry",
-    "DataSpec",
-    "DirectionSpec",
-    "CurvatureSpec",
-    "LandscapeJob",
-    "ModelLandscape",
-    "LandscapeResult",
-    "run_landscape",
-]
+__all__ = ["run_landscape"]
 
 
 # ----------------------------------------------------------------------------- set-up
-def _open(spec: str | Path, model: str | None = None) -> Any:
+def _open(spec: str | Path, model: str | None = None, trust_neuron_file: bool = False) -> Any:
     """The one place this job opens a checkpoint (a :class:`~gradscape.models.checkpoints.Checkpoint`)."""
     from gradscape.models.checkpoints import open_checkpoint
 
-    return open_checkpoint(spec, model)
+    return open_checkpoint(spec, model, trust_neuron_file=trust_neuron_file)
 
 
-def _distributed(device_name: str) -> tuple[int, int, torch.device, bool]:
-    """(rank, world, device, whether this job started the process group) under ``torchrun``
-    (RANK/WORLD_SIZE; gloo on CPU, NCCL on GPU), or (0, 1, device, False) without it."""
-    import torch.distributed as dist
-
-    from gradscape.models.device import resolve_device
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = resolve_device(device_name)
-    if world <= 1:
-        return 0, 1, device, False
-    if device.type == "cuda":
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        device = torch.device("cuda", local % max(torch.cuda.device_count(), 1))
-        torch.cuda.set_device(device)
-    started = not dist.is_initialized()
-    if started:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), dist.get_world_size(), device, started
-
-
-def _labels(entries: tuple[ModelEntry, ...], kinds: list[str]) -> list[str]:
+def _labels(entries: tuple[ModelEntry, ...], defaults: list[str]) -> list[str]:
+    """Folder names: ``--label`` or the checkpoint's label (bundled name or neuron), numbered if repeated."""
     labels, seen = [], {}
-    for e, kind in zip(entries, kinds, strict=True):
-        base = e.label or kind
+    for e, default in zip(entries, defaults, strict=True):
+        base = e.label or default
         if any(c in base for c in "/\\") or base in ("", ".", ".."):
             raise UserError(f"label {base!r} cannot name a folder; give --label NAME")
         n = seen.get(base, 0) + 1
@@ -176,7 +142,7 @@ def _subspace(
         raise UserError("--directions pca needs --trajectory CHECKPOINT… (saved along the run)")
     points, hashes = [], []
     for p in paths:
-        ck = _open(p, kind)
+        ck = _open(p, kind, job.trust_neuron_file)
         missing = [n for n in names if n not in dict(ck.model.named_parameters())]
         if missing:
             raise UserError(f"{ck.path} has no parameter(s) {', '.join(missing)}")
@@ -246,12 +212,12 @@ def _cached(job: LandscapeJob, path: Path) -> Surface | None:
 
 
 def _one(
-    job: LandscapeJob, entry: ModelEntry, ck: Any, label: str, task: Any, split: Any, grid: Grid, device: Any
+    job: LandscapeJob, entry: ModelEntry, ck: Any, label: str, task: Any, split: Any, grid: Grid, w: Any
 ) -> ModelLandscape:
-    """One model's landscape, curvature, measures and files."""
+    """One model's landscape, curvature, measures and files (``w``: the job's ``World``)."""
     from gradscape.models.evaluation import task_objective
 
-    rank = _rank()
+    device = w.device
     dtype = torch.float64 if job.dtype == "float64" else torch.float32
     net, kind, d, spec = ck.model, ck.neuron, job.data, job.directions
     if net.input_size != task.input_size:
@@ -305,45 +271,36 @@ def _one(
         metric = Metric(loss_fn, acc_fn, recurrent_forward(net, batch=max(n for *_, n in batches)))
         with torch.no_grad():
             surface = evaluate_grid(net, dirs, grid, batches, metric, run)
-    curvature = _curvature(job, net, surface, hvp_data, hvp_loss, rank == 0, result)
+    curvature = _curvature(job, net, surface, hvp_data, hvp_loss, w.is_main, result)
     measures = measures_of(surface, job.rise)
     files = [result]
-    if rank == 0 and job.write_measures:
+    if w.is_main and job.write_measures:
         files.append(write_measures(measures_file, result, surface, measures))
-    return ModelLandscape(label, surface, measures, curvature, tuple(files) if rank == 0 else ())
-
-
-def _rank() -> int:
-    from gradscape.landscape.sharding import rank_and_world
-
-    return rank_and_world()[0]
+    return ModelLandscape(label, surface, measures, curvature, tuple(files) if w.is_main else ())
 
 
 def run_landscape(job: LandscapeJob) -> LandscapeResult:
     """Run ``job`` (module docstring); every rank returns the same surfaces, rank 0 writes the files."""
+    from gradscape.distributed import world
     from gradscape.models.datasets import load_task
 
     grid = _check(job)
-    opened = [_open(e.checkpoint, e.model) for e in job.models]
-    labels = _labels(job.models, [ck.neuron for ck in opened])
+    opened = [_open(e.checkpoint, e.model, job.trust_neuron_file) for e in job.models]
+    labels = _labels(job.models, [ck.label for ck in opened])
     d = job.data
     task = load_task(d.task, data_dir=d.data_dir, seed=d.data_seed, permutation=d.permutation)
     split = getattr(task, d.split)
     if d.samples is not None:
         split = split.subset(d.samples, job.seed if d.subset_seed is None else d.subset_seed)
-    rank, _, device, started = _distributed(job.device)
     models: list[ModelLandscape] = []
     figures: tuple[Path, ...] = ()
-    try:
+    with world(job.device) as w:
         for entry, ck, label in zip(job.models, opened, labels, strict=True):
-            models.append(_one(job, entry, ck, label, task, split, grid, device))
-        if rank == 0 and job.render:
+            models.append(_one(job, entry, ck, label, task, split, grid, w))
+        if w.is_main and job.render:
             from gradscape.landscape.plots import render
 
             surfaces, measures = [m.surface for m in models], [m.measures for m in models]
             figures = tuple(render(surfaces, job.out, measures=measures, vmax=job.vmax))
-    finally:
-        if started and torch.distributed.is_initialized():
-            torch.distributed.barrier()
-            torch.distributed.destroy_process_group()
+        w.barrier()  # no rank leaves (and tears the group down) while rank 0 still writes
     return LandscapeResult(tuple(models), figures)

@@ -35,8 +35,9 @@ Resume = Literal["no", "yes", "cache"]
 @dataclass(frozen=True)
 class ModelEntry:
     """One model: a checkpoint (file, run folder or ``bundled:NAME``), the neuron where the file
-    cannot tell (reference BRF vs RF), a label (default the neuron kind) and, optionally, its own
-    result file instead of ``OUT/LABEL/landscape.npz``."""
+    cannot tell (reference BRF vs RF) or a neuron file ``path.py:Name``, a label (default the
+    checkpoint's: the bundled name, else the neuron's) and, optionally, its own result file instead
+    of ``OUT/LABEL/landscape.npz``."""
 
     checkpoint: str | Path
     model: str | None = None
@@ -113,6 +114,7 @@ class LandscapeJob:
     config: Mapping[str, Any] = field(default_factory=dict)  # caller's further config (compared)
     meta: Mapping[str, Any] = field(default_factory=dict)  # caller's further metadata
     progress: bool = True
+    trust_neuron_file: bool = False  # open checkpoints of neuron files without naming the file again
 
 
 @dataclass(frozen=True)
