@@ -88,19 +88,21 @@ def _cubic_moduli(M: Tensor) -> Tensor:
     P = s - t * t / 3
     Q = -2 * t**3 / 27 + s * t / 3 - d
     delta = (Q / 2) ** 2 + (P / 3) ** 3
-    one = delta > 0
-    # one real root (Cardano without cancellation) and the deflated quadratic
+    # one real root (Cardano without cancellation) and the deflated quadratic: the usual case
     root_delta = delta.clamp_min(0).sqrt()
     A = -torch.where(Q < 0, -1.0, 1.0) * _cbrt(Q.abs() / 2 + root_delta)
-    x = A - P / (3 * torch.where(A != 0, A, 1.0))
-    r = _newton(torch.where(A != 0, x, torch.zeros_like(x)) + t / 3, t, s, d)
+    x = torch.where(A != 0, A - P / (3 * torch.where(A != 0, A, 1.0)), 0.0)
+    r = _newton(x + t / 3, t, s, d)
     beta = r - t
     gamma = s + r * beta
-    pair = _quadratic_moduli(-beta, gamma, beta * beta - 4 * gamma)
-    cardano = torch.cat([r.abs().unsqueeze(-1), pair], -1)
-    # three real roots
-    trig = _newton(_trig_roots(t, P, Q), t.unsqueeze(-1), s.unsqueeze(-1), d.unsqueeze(-1)).abs()
-    return torch.where(one.unsqueeze(-1), cardano, trig)
+    out = torch.cat([r.abs().unsqueeze(-1), _quadratic_moduli(-beta, gamma, beta * beta - 4 * gamma)], -1)
+    three = delta <= 0
+    if bool(three.any()):
+        # three real roots (trigonometric form), evaluated only where they occur
+        tt, ss, dd = t[three], s[three], d[three]
+        roots = _trig_roots(tt, P[three], Q[three])
+        out[three] = _newton(roots, tt.unsqueeze(-1), ss.unsqueeze(-1), dd.unsqueeze(-1)).abs()
+    return out
 
 
 def eigenvalue_moduli(M: Tensor) -> Tensor:
@@ -129,16 +131,19 @@ def singular_values(M: Tensor) -> Tensor:
         q = torch.hypot(a - d, b + c)
         return torch.stack([0.5 * (p + q), 0.5 * (p - q).abs()], -1)
     if k == 3:
-        G = M.transpose(-1, -2) @ M
-        q = (G[..., 0, 0] + G[..., 1, 1] + G[..., 2, 2]) / 3
-        p1 = G[..., 0, 1] ** 2 + G[..., 0, 2] ** 2 + G[..., 1, 2] ** 2
-        p2 = (G[..., 0, 0] - q) ** 2 + (G[..., 1, 1] - q) ** 2 + (G[..., 2, 2] - q) ** 2 + 2 * p1
-        p = (p2 / 6).sqrt()
-        eye = torch.eye(3, dtype=G.dtype, device=G.device)
-        B = (G - q[..., None, None] * eye) / torch.where(p > 0, p, 1.0)[..., None, None]
-        r = (_det3(B) / 2).clamp(-1, 1)
-        phi = torch.acos(r) / 3
-        k3 = torch.arange(3, dtype=G.dtype, device=G.device) * (2 * math.pi / 3)
+        # G = MᵀM entry by entry (a batched 3 × 3 matmul is slower than these products)
+        col = [M[..., :, n] for n in range(3)]
+        g00, g11, g22 = (col[0] * col[0]).sum(-1), (col[1] * col[1]).sum(-1), (col[2] * col[2]).sum(-1)
+        g01, g02, g12 = (col[0] * col[1]).sum(-1), (col[0] * col[2]).sum(-1), (col[1] * col[2]).sum(-1)
+        q = (g00 + g11 + g22) / 3
+        a0, a1, a2 = g00 - q, g11 - q, g22 - q
+        p1 = g01 * g01 + g02 * g02 + g12 * g12
+        p = ((a0 * a0 + a1 * a1 + a2 * a2 + 2 * p1) / 6).sqrt()
+        # det(G − qI) / (2p³), the cosine of 3φ
+        det = a0 * (a1 * a2 - g12 * g12) - g01 * (g01 * a2 - g12 * g02) + g02 * (g01 * g12 - a1 * g02)
+        safe = torch.where(p > 0, p, 1.0)
+        phi = torch.acos((det / (2 * safe**3)).clamp(-1, 1)) / 3
+        k3 = torch.arange(3, dtype=M.dtype, device=M.device) * (2 * math.pi / 3)
         lam = q.unsqueeze(-1) + 2 * p.unsqueeze(-1) * torch.cos(phi.unsqueeze(-1) + k3)
         lam = torch.where((p > 0).unsqueeze(-1), lam, q.unsqueeze(-1).expand_as(lam))
         return lam.clamp_min(0).sqrt().sort(-1, descending=True).values
