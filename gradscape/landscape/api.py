@@ -5,7 +5,7 @@ Any model and loss::
     from gradscape import landscape
     dirs = landscape.random_directions(mlp, params=["0.weight", "2.weight"], normalization="filter", seed=0)
     surf = landscape.evaluate_surface(mlp, torch.nn.functional.cross_entropy, dirs, "-1:1:21", data=(x, y))
-    surf.loss            # (21, 21) array; surf.center["loss"] is f(θ*)
+    surf.loss            # (21, 21) array; surf.centre["loss"] is f(θ*)
 
 A recurrent spiking network on a task split (:func:`recurrent_landscape`) uses the sequence objectives
 of :mod:`gradscape.models.objectives` and the forward chosen by :func:`recurrent_forward`.
@@ -22,7 +22,6 @@ from torch import Tensor, nn
 from gradscape.landscape.directions import Directions, random_directions
 from gradscape.landscape.evaluate import Metric, RunOptions, evaluate_grid
 from gradscape.landscape.grid import Grid, parse_grid
-from gradscape.landscape.memory import CPU_STEP_BYTES
 from gradscape.landscape.surface import Surface
 
 __all__ = ["recurrent_objective", "recurrent_forward", "split_batches", "recurrent_landscape"]
@@ -33,27 +32,35 @@ def recurrent_forward(
 ) -> dict[str, Any]:
     """Forward keyword arguments for evaluating a gradscape recurrent network at many points.
 
-    Only the readout enters the loss, so the (T, B, H) spikes are not kept. On a GPU, and for wide
-    inputs, the fast path (input projection W_in i_t for all t in one GEMM, readout after the loop)
-    is used. On a CPU, for a spiking neuron whose per-step state is large (``batch`` · H values of
-    at least :data:`~gradscape.landscape.memory.CPU_STEP_BYTES`, the size at which points are
-    evaluated one at a time rather than in vmap chunks), the spike-sparse path
-    (:mod:`gradscape.models.sparse`: recurrent and readout products from the nonzero outputs only,
-    compiled neuron update) is used; at the S-MNIST shape it was 2.4x (2 threads) and 2.9x (1 thread)
-    faster than the plain loop in ``benchmarks/bench_landscape.py``. Smaller CPU problems use the
-    plain step loop (few input channels) or the fast path. All give the same values up to
-    floating-point summation order; the choice is recorded in the result's config.
+    The path is chosen by :func:`gradscape.models.plan.plan_forward` (no gradients, spikes not
+    kept: only the readout enters the loss, sparse allowed): on a CPU, for a spiking neuron whose
+    per-step state is large (``batch`` · H values of at least
+    :data:`~gradscape.models.plan.SPARSE_MIN_STEP_BYTES`, also the size at which the landscape
+    evaluates points one at a time, :data:`~gradscape.landscape.memory.CPU_STEP_BYTES`), the
+    spike-sparse path (recurrent and readout products from the nonzero outputs only, compiled neuron
+    update; at the S-MNIST shape 2.4x (2 threads) and 2.9x (1 thread) faster than the plain loop in
+    ``benchmarks/bench_landscape.py``); on a GPU and for wide inputs (≥ 32 channels) the fast path
+    (W_in i_t for all t in one GEMM, readout after the loop); otherwise the plain step loop. All give
+    the same values up to floating-point summation order. The plan is returned as the forward's
+    keyword arguments, which every result records in its config.
     """
+    from gradscape.models.plan import plan_forward
+
     first = next(model.parameters())
     dev = torch.device(device) if device is not None else first.device
-    kwargs: dict[str, Any] = {"keep_spikes": False}
-    hidden = int(getattr(model, "hidden_size", 0))
-    spiking = bool(getattr(getattr(model, "neuron", None), "spiking", False))  # LSTM outputs are dense
-    large = batch is not None and batch * hidden * first.element_size() >= CPU_STEP_BYTES
-    if dev.type == "cpu" and spiking and large:
-        return {**kwargs, "sparse": True}
     wide = int(getattr(model, "input_size", 0)) >= 32
-    return {**kwargs, "fast": bool(dev.type == "cuda" or wide)}
+    plan = plan_forward(
+        model,
+        grad=False,
+        batch=batch,
+        device=dev,
+        fast=dev.type == "cuda" or wide,
+        sparse=True,
+        keep_spikes=False,
+    )
+    if plan.path == "sparse":
+        return {"keep_spikes": False, "sparse": True}
+    return {"keep_spikes": False, "fast": plan.path == "fast"}
 
 
 def recurrent_objective(

@@ -39,6 +39,7 @@ from gradscape.landscape.parameters import parameter_point, perturbed_params
 __all__ = [
     "EIGEN_METHODS",
     "Extremes",
+    "hessian_operator",
     "hessian_extremes",
     "hessian_trace",
     "curvature_ratio_map",
@@ -91,7 +92,7 @@ def _eig(
     raise UserError(f"unknown eigenvalue method {method!r}; choose one of: {', '.join(EIGEN_METHODS)}")
 
 
-def hessian_extremes(
+def hessian_operator(
     model: nn.Module,
     loss_fn: LossFn,
     params: Params = None,
@@ -99,15 +100,28 @@ def hessian_extremes(
     data: Any = None,
     batches: bool = False,
     weights: Sequence[float] | None = None,
+    hvp: str = "double-backward",
+) -> HVPOperator:
+    """H̃ of ``loss_fn`` at ``params`` as an operator (:class:`HVPOperator`, whose docstring says what
+    ``data``, ``batches``, ``weights`` and the ``hvp`` method mean). The functions below take the
+    same keywords (``**operator_args``) and build their operator here."""
+    return HVPOperator(model, loss_fn, data, params, batches=batches, weights=weights, method=hvp)
+
+
+def hessian_extremes(
+    model: nn.Module,
+    loss_fn: LossFn,
+    params: Params = None,
+    *,
     k: int = 1,
     method: str = "lanczos",
     tol: float = 1e-6,
     maxiter: int | None = None,
     seed: int = 0,
-    hvp: str = "double-backward",
+    **operator_args: Any,
 ) -> Extremes:
-    """The k largest and k smallest eigenpairs of H̃ at ``params`` (see :class:`HVPOperator`)."""
-    op = HVPOperator(model, loss_fn, data, params, batches=batches, weights=weights, method=hvp)
+    """The k largest and k smallest eigenpairs of H̃ at ``params`` (see :func:`hessian_operator`)."""
+    op = hessian_operator(model, loss_fn, params, **operator_args)
     top = _eig(op, k, "LA", method, tol, maxiter, seed)
     bottom = _eig(op, k, "SA", method, tol, maxiter, seed)
     return Extremes(top, bottom)
@@ -118,16 +132,13 @@ def hessian_trace(
     loss_fn: LossFn,
     params: Params = None,
     *,
-    data: Any = None,
-    batches: bool = False,
-    weights: Sequence[float] | None = None,
     n_samples: int = 100,
     seed: int = 0,
-    hvp: str = "double-backward",
     progress: bool = False,
+    **operator_args: Any,
 ) -> TraceResult:
     """Hutchinson estimate of tr H̃ with ``n_samples`` seeded Rademacher probes."""
-    op = HVPOperator(model, loss_fn, data, params, batches=batches, weights=weights, method=hvp)
+    op = hessian_operator(model, loss_fn, params, **operator_args)
     return hutchinson_trace(op, n_samples, seed=seed, progress=progress)
 
 
@@ -136,15 +147,12 @@ def curvature_ratio_map(
     loss_fn: LossFn,
     points: Sequence[Mapping[str, Tensor]],
     *,
-    data: Any = None,
-    batches: bool = False,
-    weights: Sequence[float] | None = None,
     method: str = "lanczos",
     tol: float = 1e-4,
     maxiter: int | None = None,
     seed: int = 0,
-    hvp: str = "double-backward",
     progress: bool = True,
+    **operator_args: Any,
 ) -> dict[str, Any]:
     """λ_min, λ_max and |λ_min / λ_max| of H̃ at each point (a ``{name: tensor}`` dict, e.g. a
     perturbed θ* + α d + β e); the Hessian is over the names of each point.
@@ -160,7 +168,7 @@ def curvature_ratio_map(
     }
     out["converged"] = np.zeros(n, dtype=bool)
     for i, point in enumerate(tqdm(points, desc="Hessian eigenvalues", unit="point", disable=not progress)):
-        op = HVPOperator(model, loss_fn, data, point, batches=batches, weights=weights, method=hvp)
+        op = hessian_operator(model, loss_fn, point, **operator_args)
         with torch.no_grad():
             loss = float(op.loss())
         out["loss"][i] = loss
@@ -176,6 +184,7 @@ def curvature_ratio_map(
         out["ratio"][i] = abs(lmin / lmax) if lmax != 0 else np.inf
         out["residual_max"][i], out["residual_min"][i] = float(top.residuals[0]), float(bottom.residuals[0])
         out["converged"][i] = top.converged and bottom.converged
+    hvp = operator_args.get("hvp", "double-backward")
     out["settings"] = {"method": method, "tol": tol, "maxiter": maxiter, "seed": seed, "hvp": hvp}
     return out
 
@@ -224,19 +233,16 @@ def hessian_directions(
     k: int = 2,
     seed: int = 0,
     *,
-    data: Any = None,
-    batches: bool = False,
-    weights: Sequence[float] | None = None,
     which: str = "LA",
     method: str = "lanczos",
     tol: float = 1e-6,
     maxiter: int | None = None,
-    hvp: str = "double-backward",
+    **operator_args: Any,
 ) -> list[dict[str, Tensor]]:
     """The k eigenvectors of H̃ with the largest (``which="LA"``) eigenvalues, as ``{name: tensor}``
     with the shapes of ``params`` and unit norm over all of them; signs fixed (largest entry
     positive) so that the same seed gives the same directions. ``seed`` draws Lanczos' start vector.
     """
-    op = HVPOperator(model, loss_fn, data, params, batches=batches, weights=weights, method=hvp)
+    op = hessian_operator(model, loss_fn, params, **operator_args)
     res = _eig(op, k, which, method, tol, maxiter, seed)
     return [{n: t.clone() for n, t in op.unflatten(v).items()} for v in res.vectors]

@@ -31,15 +31,15 @@ def checkpoint_params(
     paths: Sequence[str | Path], names: Sequence[str], model: str | None = None
 ) -> list[dict]:
     """The parameters ``names`` of each checkpoint (gradscape or reference), as ``{name: tensor}``."""
-    from gradscape.models.checkpoints import load_model
+    from gradscape.models.checkpoints import open_checkpoint
 
     out = []
     for p in paths:
-        net, ck = load_model(p, model)
-        params = dict(net.named_parameters())
+        ck = open_checkpoint(p, model)
+        params = dict(ck.model.named_parameters())
         missing = [n for n in names if n not in params]
         if missing:
-            raise UserError(f"{ck['_path']} has no parameter(s) {', '.join(missing)}")
+            raise UserError(f"{ck.path} has no parameter(s) {', '.join(missing)}")
         out.append({n: params[n].detach().clone() for n in names})
     return out
 
