@@ -40,7 +40,7 @@ from gradscape.landscape.directions import Directions, as_directions
 from gradscape.landscape.forward import ForwardOps, PointEvaluator, eval_mode, forward_view, spike_flips
 from gradscape.landscape.grid import Grid, parse_grid
 from gradscape.landscape.memory import CPU_STEP_BYTES, auto_chunk_size
-from gradscape.landscape.parameters import perturbed_params
+from gradscape.landscape.parameters import parameter_point, perturbed_params
 from gradscape.landscape.surface import Surface, load_surface
 
 __all__ = [
@@ -227,11 +227,7 @@ def evaluate_grid(
     if grid.dims != len(dirs):
         raise UserError(f"a {grid.dims}-D grid needs {grid.dims} direction(s), got {len(dirs)}")
     names = dirs.names
-    params = dict(model.named_parameters())
-    missing = [n for n in names if n not in params]
-    if missing:
-        raise UserError(f"directions name parameters the model lacks: {', '.join(missing)}")
-    theta = {n: params[n].detach() for n in names}
+    theta = parameter_point(model, names)
     device = theta[names[0]].device
     vecs = [{n: d[n].to(device=device, dtype=theta[n].dtype) for n in names} for d in dirs]
     batches = _normalise_data(data, device)

@@ -126,7 +126,7 @@ def _subspace(
     job: LandscapeJob, net: nn.Module, names: list[str], kind: str, dims: int
 ) -> tuple[Directions, dict[str, Any], list[str]]:
     """Checkpoint line/plane or PCA plane around ``net`` (the single model of the job)."""
-    from gradscape.landscape.subspaces import checkpoint_directions, pca_directions
+    from gradscape.landscape.subspaces import checkpoint_directions, checkpoint_point, pca_directions
 
     spec = job.directions
     if len(job.models) != 1:
@@ -143,11 +143,8 @@ def _subspace(
     points, hashes = [], []
     for p in paths:
         ck = _open(p, kind, job.trust_neuron_file)
-        missing = [n for n in names if n not in dict(ck.model.named_parameters())]
-        if missing:
-            raise UserError(f"{ck.path} has no parameter(s) {', '.join(missing)}")
         points.append(
-            {n: t.to(device=p0.device, dtype=p0.dtype) for n, t in parameter_point(ck.model, names).items()}
+            {n: t.to(device=p0.device, dtype=p0.dtype) for n, t in checkpoint_point(ck, names).items()}
         )
         hashes.append(ck.sha256)
     if spec.kind == "checkpoints":

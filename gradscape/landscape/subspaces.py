@@ -24,7 +24,16 @@ from torch import Tensor
 from gradscape.errors import UserError
 from gradscape.landscape.directions import Directions
 
-__all__ = ["checkpoint_params", "checkpoint_directions", "pca_directions"]
+__all__ = ["checkpoint_point", "checkpoint_params", "checkpoint_directions", "pca_directions"]
+
+
+def checkpoint_point(checkpoint: Any, names: Sequence[str]) -> dict[str, Tensor]:
+    """The parameters ``names`` of an opened :class:`~gradscape.models.checkpoints.Checkpoint` (copies)."""
+    params = dict(checkpoint.model.named_parameters())
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise UserError(f"{checkpoint.path} has no parameter(s) {', '.join(missing)}")
+    return {n: params[n].detach().clone() for n in names}
 
 
 def checkpoint_params(
@@ -33,15 +42,7 @@ def checkpoint_params(
     """The parameters ``names`` of each checkpoint (gradscape or reference), as ``{name: tensor}``."""
     from gradscape.models.checkpoints import open_checkpoint
 
-    out = []
-    for p in paths:
-        ck = open_checkpoint(p, model)
-        params = dict(ck.model.named_parameters())
-        missing = [n for n in names if n not in params]
-        if missing:
-            raise UserError(f"{ck.path} has no parameter(s) {', '.join(missing)}")
-        out.append({n: params[n].detach().clone() for n in names})
-    return out
+    return [checkpoint_point(open_checkpoint(p, model), names) for p in paths]
 
 
 def _check_same(points: Sequence[Mapping[str, Tensor]]) -> list[str]:
