@@ -98,6 +98,30 @@ def test_cache_reuses_complete_results_and_restarts_other_configurations(tmp_pat
     assert not np.array_equal(redone.loss, first.loss)
 
 
+def test_psmnist_is_read_in_the_pixel_order_the_network_was_trained_with(tmp_path) -> None:
+    from gradscape.models.checkpoints import open_checkpoint
+
+    ck = open_checkpoint("bundled:psmnist-brf")
+    steps = 60
+    data = DataSpec(task="psmnist", split="test", samples=3, subset_seed=0, steps=steps)
+    entry = ModelEntry("bundled:psmnist-brf")
+    job = LandscapeJob(
+        models=(entry,), data=data, out=tmp_path, grid="-0.1:0.1:3", render=False, progress=False
+    )
+    got = run_landscape(job).surfaces["psmnist-brf"]
+    assert got.meta["config"]["pixel_order"] == "the checkpoint's permutation"
+    # Independent: the raw pixel sequences (S-MNIST order) permuted by the checkpoint's π, a plain
+    # forward, the per-step NLL (PS-MNIST's objective, mean).
+    raw = load_task("smnist").test.subset(3, 0)
+    x, y = raw.inputs, raw.targets
+    x = x[:, ck.permutation.long()].transpose(0, 1)[:steps]
+    with torch.no_grad():
+        out = ck.model(x)
+        ref = sequence_loss(out.outputs, y, mode="per_step", sub_seq_length=0, reduction="mean")
+    # float32 forward: the landscape's path (fast or sparse) sums in another order than the loop.
+    assert got.centre["loss"] == pytest.approx(float(ref), rel=1e-5)
+
+
 def test_grid_under_three_points_is_one_line_before_any_work(tmp_path, capsys) -> None:
     ckpt = _tiny(tmp_path)
     rc = main(

@@ -37,6 +37,7 @@ from gradscape.landscape.grid import Grid, parse_grid
 from gradscape.landscape.hessian import output_loss
 from gradscape.landscape.jobspec import (
     DIRECTION_KINDS,
+    DataSpec,
     LandscapeJob,
     LandscapeResult,
     ModelEntry,
@@ -197,6 +198,23 @@ def _result_files(job: LandscapeJob, entry: ModelEntry, label: str) -> tuple[Pat
     return result, measures
 
 
+def _pixel_order(task: Any, split: Any, ck: Any, d: DataSpec) -> tuple[Any, str | None]:
+    """PS-MNIST read in the pixel order the network was trained with (unless the job names one).
+
+    The task's split is already permuted by its default π₀ (x[:, t] = pixels[π₀[t]]); the
+    checkpoint's π is reached by the index π₀⁻¹[π[t]] into it.
+    """
+    perm = ck.permutation
+    if task.name != "psmnist" or d.permutation is not None or perm is None:
+        return split, None
+    default = task.permutation.long()
+    if torch.equal(perm.long(), default):
+        return split, None
+    order = torch.argsort(default)[perm.long()]
+    inputs = split.inputs[:, order].contiguous()
+    return type(split)(inputs, split.targets, split.indices, split.source), "the checkpoint's permutation"
+
+
 def _cached(job: LandscapeJob, path: Path) -> Surface | None:
     """A complete result to reuse as it is (``resume="cache"``), else None."""
     if job.resume != "cache" or not path.is_file():
@@ -222,6 +240,7 @@ def _one(
             f"{ck.path} takes {net.input_size} input channel(s) but task {task.name} has {task.input_size}"
         )
     net = net.to(device=device, dtype=dtype).eval()
+    split, pixel_order = _pixel_order(task, split, ck, d)
     names = select_parameters(net, spec.params)
     objective = {**task_objective(task.name, kind), "reduction": "mean"}
     loss_fn, acc_fn = recurrent_objective(**objective)
@@ -251,6 +270,7 @@ def _one(
             "orthogonalize": spec.orthogonalize,
             "subspace_checkpoints_sha256": hashes,
             **({"permutation": str(d.permutation)} if d.permutation is not None else {}),
+            **({"pixel_order": pixel_order} if pixel_order else {}),
             **dict(job.config),
         }
         meta = {"label": label, "checkpoint": str(ck.path), "task_info": task.info, **dict(job.meta)}
