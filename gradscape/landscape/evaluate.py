@@ -153,6 +153,41 @@ def _resumed(run: RunOptions, resolved: dict[str, Any]) -> tuple[Surface | None,
     )
 
 
+def _chunk_size(given: int | None, ev: PointEvaluator, grid: Grid, world: int) -> int:
+    """The given chunk size, or one sized from the centre's forward (the same on every rank)."""
+    if given is None:
+        theta = ev.theta.values()
+        device = next(iter(theta)).device
+        per_point = 4 * ev.out_bytes + 3 * sum(t.numel() * t.element_size() for t in theta)
+        given = auto_chunk_size(per_point, grid.size, device, ev.step_bytes or None)
+        if world > 1:  # every rank must use the same chunks
+            given = sharding.broadcast_int(given, device)
+    if int(given) < 1:
+        raise UserError(f"--chunk-size must be at least 1, not {given}")
+    return int(given)
+
+
+def _started(
+    surface: Surface | None, grid: Grid, meta: dict[str, Any], stored: Directions, extras: Mapping[str, Any]
+) -> Surface:
+    """A new, empty surface, or the resumed one with this session's metadata."""
+    if surface is None:
+        surface = Surface(
+            grid=grid,
+            loss=np.full(grid.shape, np.nan),
+            accuracy=np.full(grid.shape, np.nan),
+            computed=np.zeros(grid.shape, dtype=bool),
+            centre={"loss": math.nan, "accuracy": math.nan, "computed": False},
+            meta=meta,
+            directions=stored,
+        )
+        surface.extras.update({k: np.asarray(v) for k, v in extras.items()})
+    else:
+        surface.meta = {**meta, "resumed_from": surface.meta.get("progress", {})}
+        surface.directions = stored
+    return surface
+
+
 def _write(surface: Surface, out: str | Path | None, status: str, elapsed: float, writer: bool) -> None:
     surface.meta["progress"] = {
         "status": status,
@@ -256,16 +291,8 @@ def evaluate_grid(
         with eval_mode(model):
             c = ev.centre()
         centre = {"loss": float(c[0]), "accuracy": float(c[1]), "computed": True}
-    if chunk_size is None:
-        per_point = 4 * ev.out_bytes + 3 * sum(t.numel() * t.element_size() for t in theta.values())
-        chunk_size = auto_chunk_size(per_point, grid.size, device, ev.step_bytes or None)
-        if world > 1:  # every rank must use the same chunks
-            chunk_size = sharding.broadcast_int(chunk_size, device)
-    if int(chunk_size) < 1:
-        raise UserError(f"--chunk-size must be at least 1, not {chunk_size}")
-    chunk_size = int(chunk_size)
-    resolved["chunk_size"] = chunk_size
-    base_meta = {
+    resolved["chunk_size"] = chunk_size = _chunk_size(chunk_size, ev, grid, world)
+    meta = {
         **dict(run.meta),
         "config": resolved,
         "provenance": provenance(),
@@ -274,20 +301,7 @@ def evaluate_grid(
         "NaN where the loss is not finite (diverged)",
     }
     stored = Directions([{n: v.cpu() for n, v in d.items()} for d in vecs], dirs.info)
-    if surface is None:
-        surface = Surface(
-            grid=grid,
-            loss=np.full(grid.shape, np.nan),
-            accuracy=np.full(grid.shape, np.nan),
-            computed=np.zeros(grid.shape, dtype=bool),
-            centre={"loss": math.nan, "accuracy": math.nan, "computed": False},
-            meta=base_meta,
-            directions=stored,
-        )
-        surface.extras.update({k: np.asarray(v) for k, v in run.extras.items()})
-    else:
-        surface.meta = {**base_meta, "resumed_from": surface.meta.get("progress", {})}
-        surface.directions = stored
+    surface = _started(surface, grid, meta, stored, run.extras)
     writer = rank == 0 and run.out is not None
 
     def write(status: str) -> None:

@@ -226,6 +226,41 @@ def _cached(job: LandscapeJob, path: Path) -> Surface | None:
     return surface if surface.complete else None
 
 
+def _config(
+    job: LandscapeJob,
+    ck: Any,
+    task: Any,
+    split: Any,
+    objective: dict,
+    hashes: list[str],
+    pixel_order: str | None,
+) -> dict[str, Any]:
+    """What defines one model's result besides the grid, directions and data (compared on resume)."""
+    d, spec = job.data, job.directions
+    return {
+        "objective": objective,
+        "steps": d.steps,
+        "checkpoint_sha256": ck.sha256,
+        "model_kind": ck.neuron,
+        "model_config": dict(ck.config),
+        "task": task.name,
+        "split": d.split,
+        "data_source": split.source,
+        "data_indices": split.indices.tolist(),
+        "data_seed": d.data_seed,
+        "samples": len(split),
+        "batch_size": d.batch_size,
+        "seed": job.seed,
+        "normalization": spec.normalization if spec.kind == "random" else None,
+        "direction_kind": spec.kind,
+        "orthogonalize": spec.orthogonalize,
+        "subspace_checkpoints_sha256": hashes,
+        **({"permutation": str(d.permutation)} if d.permutation is not None else {}),
+        **({"pixel_order": pixel_order} if pixel_order else {}),
+        **dict(job.config),
+    }
+
+
 def _one(
     job: LandscapeJob, entry: ModelEntry, ck: Any, label: str, task: Any, split: Any, grid: Grid, w: Any
 ) -> ModelLandscape:
@@ -251,28 +286,7 @@ def _one(
     surface = _cached(job, result)
     if surface is None:
         dirs, extras, hashes = _directions(job, net, names, kind, hvp_data, hvp_loss, grid.dims)
-        config = {
-            "objective": objective,
-            "steps": d.steps,
-            "checkpoint_sha256": ck.sha256,
-            "model_kind": kind,
-            "model_config": dict(ck.config),
-            "task": task.name,
-            "split": d.split,
-            "data_source": split.source,
-            "data_indices": split.indices.tolist(),
-            "data_seed": d.data_seed,
-            "samples": len(split),
-            "batch_size": d.batch_size,
-            "seed": job.seed,
-            "normalization": spec.normalization if spec.kind == "random" else None,
-            "direction_kind": spec.kind,
-            "orthogonalize": spec.orthogonalize,
-            "subspace_checkpoints_sha256": hashes,
-            **({"permutation": str(d.permutation)} if d.permutation is not None else {}),
-            **({"pixel_order": pixel_order} if pixel_order else {}),
-            **dict(job.config),
-        }
+        config = _config(job, ck, task, split, objective, hashes, pixel_order)
         meta = {"label": label, "checkpoint": str(ck.path), "task_info": task.info, **dict(job.meta)}
         run = RunOptions(
             chunk_size=job.chunk_size,
