@@ -202,3 +202,34 @@ def test_brf_subthreshold_membrane_product_norm():
         # a scaled rotation: both singular values equal
         sv = torch.linalg.svdvals(block)
         assert float(sv[0] - sv[1]) == pytest.approx(0, abs=1e-12)
+
+
+def test_closed_form_small_spectra_match_lapack():
+    """gradflow.small_spectra (closed forms for k ≤ 3, LAPACK above) against torch.linalg on seeded
+    random matrices and structured ones (scaled rotations, distinct diagonals, triangular).
+    Tolerances: eigenvalue moduli 1e-12 of the largest (both routes are backward stable, ~1e-15, and a
+    random 3 × 3 can be ill-conditioned by 10²–10³); σ_max 1e-13 relative; the smaller singular values
+    1e-8 of σ_max (they come from σ² = eigenvalues of MᵀM, absolute error ε‖M‖²)."""
+    from gradscape.gradflow.small_spectra import eigenvalue_moduli, singular_values
+
+    g = torch.Generator().manual_seed(0)
+    for k in (1, 2, 3, 4):
+        rand = torch.randn(5000, k, k, dtype=torch.float64, generator=g)
+        diag = torch.diag_embed(torch.rand(200, k, dtype=torch.float64, generator=g) * 2 - 1)
+        tri = torch.triu(torch.randn(200, k, k, dtype=torch.float64, generator=g))
+        mats = [rand, diag, tri]
+        if k >= 2:
+            th = torch.rand(200, dtype=torch.float64, generator=g) * math.pi
+            rot = torch.zeros(200, k, k, dtype=torch.float64)
+            rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1] = th.cos(), -th.sin(), th.sin(), th.cos()
+            if k > 2:
+                rot[:, 2:, 2:] = torch.eye(k - 2, dtype=torch.float64) * 0.9
+            mats.append(0.99 * rot)
+        M = torch.cat(mats)
+        got = eigenvalue_moduli(M).sort(-1).values
+        ref = torch.linalg.eigvals(M).abs().sort(-1).values
+        scale = ref[:, -1:].clamp_min(1e-300)
+        assert float(((got - ref).abs() / scale).max()) < 1e-12, k
+        sv, rs = singular_values(M), torch.linalg.svdvals(M)
+        assert float(((sv[:, 0] - rs[:, 0]).abs() / rs[:, 0].clamp_min(1e-300)).max()) < 1e-13, k
+        assert float(((sv - rs).abs() / rs[:, :1].clamp_min(1e-300)).max()) < 1e-8, k
