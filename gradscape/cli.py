@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from gradscape import __version__
 from gradscape.errors import UserError
 
-COMMANDS = ("demo", "train", "evaluate", "spectrum", "landscape", "figures")
+COMMANDS = ("demo", "train", "evaluate", "spectrum", "landscape", "figures", "curves")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -27,7 +27,7 @@ from gradscape.figures.profiles import Profile
 from gradscape.figures.stats import (
     TABLE2_COLUMNS,
     Curve,
-    epochs_to_fraction,
+    convergence_epochs,
     mean_std,
     table2_markdown,
     table2_rows,
@@ -145,8 +145,8 @@ def write_report(
         brf, alif = by_model.get("brf", []), by_model.get("alif", [])
         if not brf or not alif:
             continue
-        n_brf = [epochs_to_fraction(*c.finite(), 95) for c in brf]
-        n_alif = [epochs_to_fraction(*c.finite(), 95) for c in alif]
+        n_brf = [convergence_epochs(c, 95) for c in brf]
+        n_alif = [convergence_epochs(c, 95) for c in alif]
         v, nums = verdict([x for x in n_alif if x is not None], [x for x in n_brf if x is not None])
         # verdict() measures Δ = n_ALIF − n_BRF (> 0 in the paper); report means in the natural order.
         text = _numbers(

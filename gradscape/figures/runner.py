@@ -182,6 +182,9 @@ class Runner:
             final=final,
             params=self.param_count(config),
             run_dir=str(d),
+            val_acc=np.array([_float(r.get("val_accuracy")) for r in rows], dtype=float),
+            val_loss=np.array([_float(r.get("val_loss")) for r in rows], dtype=float),
+            test_loss=np.array([_float(r.get("test_loss")) for r in rows], dtype=float),
         )
 
     def param_count(self, config: TrainConfig) -> int | None:
