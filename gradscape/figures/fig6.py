@@ -48,15 +48,14 @@ def analyse_run(
     if path.is_file():
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
-    from gradscape.gradflow.jacobians import trajectory_spectra
-    from gradscape.gradflow.network_flow import backprop_gradients, gradient_norms, last_step_loss
-    from gradscape.models.checkpoints import load_model
+    from gradscape.gradflow import backprop_gradients, gradient_norms, trajectory_spectra
+    from gradscape.gradflow.network_flow import last_step_loss
+    from gradscape.models.checkpoints import open_checkpoint
     from gradscape.models.datasets import load_task
     from gradscape.models.device import resolve_device
 
     dev = resolve_device(device)
-    net, _ = load_model(runner.checkpoint(cfg, "last"))
-    net = net.to(dev)
+    net = open_checkpoint(runner.checkpoint(cfg, "last")).model.to(dev)
     data = load_task(cfg.task, data_dir=cfg.data_dir, seed=cfg.data_seed, permutation=cfg.permutation)
     split = data.test.subset(f6.samples, seed=0)
     x = split.inputs.transpose(0, 1).to(dev)

@@ -465,6 +465,10 @@ def run_spectrum(job: SpectrumJob) -> SpectrumResult:
         raise UserError("--checkpoint needs --task (the test split that drives the network), e.g. --task ecg")
     if job.samples is not None and job.samples < 1:
         raise UserError("--samples must be at least 1")
+    if job.steps is not None and job.steps < 1:
+        raise UserError("--steps must be at least 1")
+    if job.flow_samples < 0 or job.lyapunov < 0:
+        raise UserError("--flow-samples and --lyapunov must be 0 or more")
     out = Path(job.out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(job.device)
