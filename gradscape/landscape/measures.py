@@ -156,6 +156,84 @@ def _summary_axis(a: np.ndarray, h: float) -> dict[str, Any]:
     return {"start": float(a[0]), "stop": float(a[-1]), "num": len(a), "step": h}
 
 
+def _roughness(f: np.ndarray, two_d: bool, rng: float) -> dict[str, Any]:
+    """Mean |second difference| over both axes (and per axis) divided by the range R."""
+    # Unscaled second differences, NaN wherever a stencil point diverged.
+    d_aa = np.abs(f[2:] - 2 * f[1:-1] + f[:-2])
+    parts = {"alpha": d_aa[np.isfinite(d_aa)]}
+    if two_d:
+        d_bb = np.abs(f[:, 2:] - 2 * f[:, 1:-1] + f[:, :-2])
+        parts["beta"] = d_bb[np.isfinite(d_bb)]
+    all_d = np.concatenate(list(parts.values()))
+    out: dict[str, Any] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["roughness"] = all_d.mean() / rng if all_d.size else np.nan
+        for axis, vals in parts.items():
+            out[f"roughness_{axis}"] = vals.mean() / rng if vals.size else np.nan
+    return out
+
+
+def _local_minima(
+    f: np.ndarray, a: np.ndarray, b: np.ndarray | None, centre_idx: tuple[int, ...], max_listed: int
+) -> dict[str, Any]:
+    """Strict interior local minima: below every neighbour, all neighbours finite (lowest listed)."""
+    two_d = b is not None
+    centre_vals = f[1:-1, 1:-1] if two_d else f[1:-1]
+    shifts = (
+        [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)] if two_d else [(-1,), (1,)]
+    )
+    is_min = np.isfinite(centre_vals)
+    for s in shifts:
+        sl = tuple(slice(1 + d, f.shape[ax] - 1 + d) for ax, d in enumerate(s))
+        nb = f[sl]
+        is_min &= np.isfinite(nb) & (centre_vals < nb)
+    where = np.argwhere(is_min) + 1
+    order = np.argsort(f[tuple(where.T)]) if len(where) else np.array([], dtype=int)
+    listed = []
+    for idx in where[order][:max_listed]:
+        entry = {"alpha": a[idx[0]], "loss": f[tuple(idx)]}
+        if two_d:
+            entry["beta"] = b[idx[1]]
+        listed.append(entry)
+    return {
+        "local_minima": len(where),
+        "local_minima_points": listed,
+        "centre_is_local_minimum": bool(any(tuple(idx) == centre_idx for idx in where)),
+    }
+
+
+def _discrete_hessian(
+    f: np.ndarray, a: np.ndarray, b: np.ndarray | None, centre_idx: tuple[int, ...], psd_rtol: float
+) -> dict[str, Any]:
+    """PSD fraction of the discrete Hessian Ĥ and its principal curvatures (centre and distribution)."""
+    two_d = b is not None
+    maps = curvature_maps(a, b, f)
+    if two_d:
+        kmin, kmax = maps["kappa_min"], maps["kappa_max"]
+    else:
+        kmin = kmax = maps["kappa"]
+    valid = np.isfinite(kmin) & np.isfinite(kmax)
+    scale = float(np.max(np.abs(np.concatenate([kmin[valid], kmax[valid]])))) if valid.any() else 0.0
+    eps = psd_rtol * scale
+    n_valid = int(valid.sum())
+    out: dict[str, Any] = {
+        "psd_points": n_valid,
+        "psd_fraction": float((kmin[valid] >= -eps).mean()) if n_valid else np.nan,
+    }
+    if two_d:
+        ck = (kmin[centre_idx], kmax[centre_idx])
+        out["principal_curvatures"] = {
+            "centre": {"kappa_min": ck[0], "kappa_max": ck[1], "abs_min_over_max": _ratio(ck[0], ck[1])},
+            "kappa_min": _stats(kmin),
+            "kappa_max": _stats(kmax),
+            "abs_min_over_max": _stats(maps["ratio"]),
+            "negative_kappa_min_fraction": float((kmin[valid] < -eps).mean()) if n_valid else np.nan,
+        }
+    else:
+        out["curvature"] = {"centre": kmin[centre_idx], "distribution": _stats(kmin)}
+    return out
+
+
 def surface_measures(
     alphas: ArrayLike,
     betas: ArrayLike | None,
@@ -227,63 +305,10 @@ def surface_measures(
         am = np.unravel_index(np.nanargmin(f), f.shape)
         out["argmin"] = {"alpha": a[am[0]], **({"beta": b[am[1]]} if two_d else {})}
 
-    # Roughness: unscaled second differences, NaN wherever a stencil point diverged.
-    d_aa = np.abs(f[2:] - 2 * f[1:-1] + f[:-2])
-    parts = {"alpha": d_aa[np.isfinite(d_aa)]}
-    if two_d:
-        d_bb = np.abs(f[:, 2:] - 2 * f[:, 1:-1] + f[:, :-2])
-        parts["beta"] = d_bb[np.isfinite(d_bb)]
-    all_d = np.concatenate(list(parts.values()))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["roughness"] = all_d.mean() / rng if all_d.size else np.nan
-        for axis, vals in parts.items():
-            out[f"roughness_{axis}"] = vals.mean() / rng if vals.size else np.nan
-
-    # Strict interior local minima: below every neighbour, all neighbours finite.
-    centre_vals = f[1:-1, 1:-1] if two_d else f[1:-1]
-    shifts = (
-        [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)] if two_d else [(-1,), (1,)]
-    )
-    is_min = np.isfinite(centre_vals)
-    for s in shifts:
-        sl = tuple(slice(1 + d, f.shape[ax] - 1 + d) for ax, d in enumerate(s))
-        nb = f[sl]
-        is_min &= np.isfinite(nb) & (centre_vals < nb)
-    where = np.argwhere(is_min) + 1
-    order = np.argsort(f[tuple(where.T)]) if len(where) else np.array([], dtype=int)
-    listed = []
-    for idx in where[order][:max_listed_minima]:
-        entry = {"alpha": a[idx[0]], "loss": f[tuple(idx)]}
-        if two_d:
-            entry["beta"] = b[idx[1]]
-        listed.append(entry)
-    out["local_minima"] = len(where)
-    out["local_minima_points"] = listed
-    out["centre_is_local_minimum"] = bool(any(tuple(idx) == centre_idx for idx in where))
-
-    # Discrete Hessian: PSD fraction and principal curvatures.
-    maps = curvature_maps(a, b if two_d else None, f)
-    if two_d:
-        kmin, kmax = maps["kappa_min"], maps["kappa_max"]
-    else:
-        kmin = kmax = maps["kappa"]
-    valid = np.isfinite(kmin) & np.isfinite(kmax)
-    scale = float(np.max(np.abs(np.concatenate([kmin[valid], kmax[valid]])))) if valid.any() else 0.0
-    eps = psd_rtol * scale
-    n_valid = int(valid.sum())
-    out["psd_points"] = n_valid
-    out["psd_fraction"] = float((kmin[valid] >= -eps).mean()) if n_valid else np.nan
-    if two_d:
-        ck = (kmin[centre_idx], kmax[centre_idx])
-        out["principal_curvatures"] = {
-            "centre": {"kappa_min": ck[0], "kappa_max": ck[1], "abs_min_over_max": _ratio(ck[0], ck[1])},
-            "kappa_min": _stats(kmin),
-            "kappa_max": _stats(kmax),
-            "abs_min_over_max": _stats(maps["ratio"]),
-            "negative_kappa_min_fraction": float((kmin[valid] < -eps).mean()) if n_valid else np.nan,
-        }
-    else:
-        out["curvature"] = {"centre": kmin[centre_idx], "distribution": _stats(kmin)}
+    b_or_none = b if two_d else None
+    out.update(_roughness(f, two_d, rng))
+    out.update(_local_minima(f, a, b_or_none, centre_idx, max_listed_minima))
+    out.update(_discrete_hessian(f, a, b_or_none, centre_idx, psd_rtol))
 
     # Basin width along the grid lines through the centre.
     threshold = f[centre_idx] + rise * rng
