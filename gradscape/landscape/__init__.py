@@ -22,12 +22,25 @@ from gradscape.landscape.eigen import EigenPairs, TraceResult, hutchinson_trace,
 from gradscape.landscape.evaluate import Metric, RunOptions, evaluate_grid, evaluate_surface
 from gradscape.landscape.grid import Grid, parse_grid
 from gradscape.landscape.hessian import HVPOperator, output_loss
+from gradscape.landscape.job import run_landscape
+from gradscape.landscape.jobspec import (
+    CurvatureSpec,
+    DataSpec,
+    DirectionSpec,
+    LandscapeJob,
+    LandscapeResult,
+    ModelEntry,
+    ModelLandscape,
+)
 from gradscape.landscape.measures import curvature_maps, surface_measures
 from gradscape.landscape.operators import MatrixOperator, Operator, as_linear_operator
 from gradscape.landscape.parameters import parameter_point, perturbed_params, select_parameters
 from gradscape.landscape.surface import Surface, load_surface
 
 __all__ = [
+    # the job: checkpoints on a task → files
+    "run_landscape", "LandscapeJob", "ModelEntry", "DataSpec", "DirectionSpec", "CurvatureSpec",
+    "LandscapeResult", "ModelLandscape",
     # where to evaluate (parameters, directions, grids)
     "directions", "grid", "Directions", "random_directions", "Grid", "parse_grid",
     "select_parameters", "parameter_point", "perturbed_params",
