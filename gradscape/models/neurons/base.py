@@ -473,6 +473,11 @@ def _probe_step(n: Neuron) -> str | None:
                 f"step function {fn}() calls ops.{exc.name}{_frame_in(exc, filename)}, which the ops "
                 f"namespace does not have; use one of: {', '.join(getattr(ops_module, 'OPS_NAMES', ()))}"
             )
+        if "Boolean value of Tensor" in msg:
+            return (
+                f"step function {fn}() branches on a tensor's value{_frame_in(exc, filename)} ({msg}); "
+                "Python if/and/or may depend on constants only: write ops.where(cond, a, b) instead"
+            )
         if isinstance(exc, TypeError) and "__new__()" in msg:
             return (
                 f"step function {fn}() builds a state with the wrong number of fields ({msg}"
