@@ -389,3 +389,29 @@ def test_run_spectrum_library_call(tmp_path):
     assert written["files"] == res.files and not any(k.startswith("_") for k in written)
     assert written["evaluation_point"]["spectral_radius"] == res.point.spectral_radius_subthreshold
     assert res.parameter_map is not None and res.parameter_map.rho.shape == (4, 5)
+
+
+def test_float_constants_through_spectrum_checkpoint(tmp_path, capsys):
+    """`spectrum --checkpoint RUN --model file.py:Name` on a network of that neuron (issue 11 item 2):
+    the neuron's J does not depend on the state, so every neuron-step has ρ = e^{b_h δ}; 1e-6: the
+    network is float32."""
+    import torch
+
+    from gradscape.models.checkpoints import save_checkpoint
+    from gradscape.models.network import RecurrentNetwork
+    from gradscape.models.neurons import get_neuron
+
+    f = tmp_path / "res.py"
+    f.write_text(RESONATOR)
+    spec = f"{f}:Res"
+    net = RecurrentNetwork(get_neuron(spec), 4, 5, 6, seed=3)
+    save_checkpoint(tmp_path / "res.pt", net, spec)
+    rc = main(["spectrum", "--checkpoint", str(tmp_path / "res.pt"), "--model", spec, "--task", "ecg",
+               "--samples", "1", "--steps", "30", "--flow-samples", "1", "--lyapunov", "2",
+               "--out", str(tmp_path / "o"), "--json"])  # fmt: skip
+    assert rc == 0
+    (ck,) = _last_json(capsys)["checkpoints"]
+    rho = torch.exp(net.hidden.b.detach().double() * 0.01)
+    assert ck["membrane_rho"]["min"] == pytest.approx(float(rho.min()), abs=1e-6)
+    assert ck["membrane_rho"]["max"] == pytest.approx(float(rho.max()), abs=1e-6)
+    assert len(ck["lyapunov_median"]) == 2
