@@ -10,16 +10,15 @@ whole-network gradient flow and Lyapunov exponents,
 ``job.out``: ``result.json`` (the resolved job, data subset, seed and provenance), ``jacobian_<neuron>.txt``
 / ``.tex``, ``map.png`` / ``map.npz``, ``rho_distribution.png``, ``rho_full_distribution.png``,
 ``gradient_norms.png``, ``spectra.npz`` and ``spectrum.html``; the :class:`SpectrumResult` holds
-every number reported and the list of files written. The command, the demo and the figures call it
-(or the functions it calls); none of them orchestrates the analysis itself.
+every number reported and the list of files written (the types live in
+:mod:`gradscape.gradflow.jobspec` and :mod:`gradscape.gradflow.results` and are re-exported here).
+The command, the demo and the figures call it (or the functions it calls); none of them
+orchestrates the analysis itself.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,9 @@ import numpy as np
 
 from gradscape.errors import UserError
 from gradscape.gradflow.evaluation_point import PointSpectrum, point_spectrum
+from gradscape.gradflow.jobspec import CheckpointSpec, MapAxis, MapSpec, SpectrumJob, parse_assignments
 from gradscape.gradflow.neuron_facts import parameter_values
+from gradscape.gradflow.results import CheckpointSpectra, ParameterMap, SpectrumResult
 
 __all__ = [
     "MapAxis",
@@ -42,290 +43,8 @@ __all__ = [
     "open_checkpoint_spec",
 ]
 
+# built-in neuron name, sympy time limit → (text, LaTeX, closed forms) of its general derivation
 _SYMBOLIC_CACHE: dict[tuple[str, float], tuple[str, str, dict]] = {}
-
-
-# ---------------------------------------------------------------------- the job
-def _value(text: str) -> float | bool:
-    low = text.strip().lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    return float(text)
-
-
-def parse_assignments(items: Sequence[str] | None, what: str) -> dict[str, float | bool]:
-    """``["omega=10", "b_offset=0.1"]`` (or comma-joined) → ``{"omega": 10.0, "b_offset": 0.1}``."""
-    out: dict[str, float | bool] = {}
-    for item in items or ():
-        for part in str(item).split(","):
-            if not part.strip():
-                continue
-            name, sep, val = part.partition("=")
-            if not sep or not name.strip():
-                raise UserError(f"--{what} {part!r}: write NAME=VALUE, e.g. --{what} omega=10")
-            try:
-                out[name.strip()] = _value(val)
-            except ValueError:
-                raise UserError(f"--{what} {part!r}: {val!r} is not a number (or true/false)") from None
-    return out
-
-
-@dataclass(frozen=True)
-class MapAxis:
-    """One axis of a parameter map: ``n`` values from ``lo`` to ``hi`` (inclusive) of ``name``."""
-
-    name: str
-    lo: float
-    hi: float
-    n: int
-
-    @property
-    def values(self) -> np.ndarray:
-        return np.linspace(self.lo, self.hi, self.n)
-
-    def __str__(self) -> str:
-        return f"{self.name}={self.lo:g}:{self.hi:g}:{self.n}"
-
-
-@dataclass(frozen=True)
-class MapSpec:
-    """A spectral-radius map over two axes of the ``which`` matrix (membrane, sub or full)."""
-
-    x: MapAxis
-    y: MapAxis
-    which: str = "membrane"
-
-    @classmethod
-    def parse(cls, spec: str, which: str = "membrane") -> MapSpec:
-        """``"omega=0:99:200,b=-100:0:201"`` → a map spec (one-line errors say what to write)."""
-        axes = []
-        for part in spec.split(","):
-            name, sep, rng = part.partition("=")
-            bits = rng.split(":")
-            if not sep or len(bits) != 3:
-                raise UserError(f"--map {part!r}: write NAME=LO:HI:N, e.g. omega=0:99:200")
-            try:
-                lo, hi, n = float(bits[0]), float(bits[1]), int(bits[2])
-            except ValueError:
-                raise UserError(f"--map {part!r}: LO and HI must be numbers and N an integer") from None
-            if n < 2:
-                raise UserError(f"--map {part!r}: N must be at least 2")
-            axes.append(MapAxis(name.strip(), lo, hi, n))
-        if len(axes) != 2:
-            raise UserError(f"--map needs exactly two axes, got {len(axes)}: {spec!r}")
-        return cls(axes[0], axes[1], which)
-
-    def __str__(self) -> str:
-        return f"{self.x},{self.y}"
-
-
-@dataclass(frozen=True)
-class CheckpointSpec:
-    """A trained model: run folder, .pt file or ``bundled:NAME``; ``model`` names its neuron where the
-    file cannot tell (reference BRF vs RF)."""
-
-    spec: str
-    model: str | None = None
-
-
-@dataclass(frozen=True)
-class SpectrumJob:
-    """What :func:`run_spectrum` analyses and where it writes (module docstring).
-
-    ``neuron``: built-in name, ``path/file.py:Name`` or a Neuron (default: the first checkpoint's).
-    ``params``/``state``: values at the evaluation point (``state`` empty: the checked zero state
-    below threshold). ``input_current``: x_t there. ``checkpoints`` need ``task`` (its test split,
-    ``samples`` a seeded subset, ``steps`` the first steps); ``flow_samples`` of them (float64) give
-    the gradient norms and ``lyapunov`` exponents unless ``flow`` is False. ``timeout``: sympy limit
-    per eigenproblem, s. ``progress``: tqdm bars (None: only on a terminal).
-    """
-
-    out: Path
-    neuron: Any = None
-    params: Mapping[str, float | bool] = field(default_factory=dict)
-    state: Mapping[str, float] = field(default_factory=dict)
-    input_current: float = 0.0
-    symbolic: bool = False
-    map: MapSpec | None = None
-    checkpoints: Sequence[CheckpointSpec] = ()
-    task: str | None = None
-    data_dir: str | None = None
-    samples: int | None = None
-    steps: int | None = None
-    flow_samples: int = 4
-    lyapunov: int = 5
-    flow: bool = True
-    seed: int = 0
-    timeout: float = 10.0
-    device: str = "auto"
-    progress: bool | None = None
-
-    def config(self) -> dict[str, Any]:
-        """The resolved job as JSON-able values (recorded in result.json)."""
-        neuron = self.neuron if self.neuron is None or isinstance(self.neuron, str) else self.neuron.name
-        return {
-            "neuron": neuron,
-            "params": dict(self.params),
-            "state": dict(self.state),
-            "input": self.input_current,
-            "symbolic": self.symbolic,
-            "map": None if self.map is None else str(self.map),
-            "map_which": "membrane" if self.map is None else self.map.which,
-            "checkpoints": [dataclasses.asdict(c) for c in self.checkpoints],
-            "task": self.task,
-            "data_dir": self.data_dir,
-            "samples": self.samples,
-            "steps": self.steps,
-            "flow_samples": self.flow_samples,
-            "lyapunov": self.lyapunov,
-            "flow": self.flow,
-            "seed": self.seed,
-            "timeout": self.timeout,
-            "out": str(self.out),
-            "device": self.device,
-        }
-
-
-# ---------------------------------------------------------------------- results
-@dataclass
-class ParameterMap:
-    """ρ over the grid: ``rho`` (len(y_values), len(x_values)); ``boundary`` the drawn curve (x, y)."""
-
-    spec: MapSpec
-    rho: np.ndarray
-    constants: dict[str, Any]
-    title: str
-    boundary: tuple[np.ndarray, np.ndarray] | None = None
-    boundary_label: str | None = None
-
-    def summary(self) -> dict[str, Any]:
-        finite = self.rho[np.isfinite(self.rho)]
-        return {
-            "x": self.spec.x.name,
-            "y": self.spec.y.name,
-            "which": self.spec.which,
-            "shape": list(self.rho.shape),
-            "rho_min": float(finite.min()) if finite.size else None,
-            "rho_max": float(finite.max()) if finite.size else None,
-            "frac_gt_1": float((finite > 1).mean()) if finite.size else None,
-            "constants": self.constants,
-        }
-
-    def plot_data(self) -> dict[str, Any]:
-        """What :func:`gradscape.gradflow.plots.write_html` draws."""
-        return {
-            "x_name": self.spec.x.name,
-            "y_name": self.spec.y.name,
-            "x_values": self.spec.x.values,
-            "y_values": self.spec.y.values,
-            "rho": self.rho,
-            "title": self.title,
-            "boundary": self.boundary,
-        }
-
-
-@dataclass
-class CheckpointSpectra:
-    """One checkpoint's per-neuron spectra (``stats``, see ``checkpoint_spectra``) and gradient flow."""
-
-    label: str
-    path: str
-    model: str
-    model_config: dict[str, Any]
-    epoch: Any
-    stats: dict[str, Any]
-    gradient_flow: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {
-            "label": self.label,
-            "path": self.path,
-            "model": self.model,
-            "model_config": self.model_config,
-            "epoch": self.epoch,
-            **self.stats,
-        }
-        if self.gradient_flow is not None:
-            out["gradient_flow"] = self.gradient_flow
-        return out
-
-    def brief(self) -> dict[str, Any]:
-        tr = self.stats["trajectory"]
-        out = {
-            "label": self.label,
-            "model": self.model,
-            "membrane_rho": tr["membrane_rho"],
-            "full_rho": tr["full_rho"],
-            "sigma_max": tr["sigma_max"],
-        }
-        if "q0" in self.stats:
-            out["membrane_rho_q0"] = self.stats["q0"]["membrane_rho"]
-        if self.gradient_flow is not None:
-            out["lyapunov_median"] = self.gradient_flow["lyapunov_exponents_per_step"]["median"]
-            out["gradient_norm_median_at_k"] = self.gradient_flow["median_norm_at_k"]
-        return out
-
-
-@dataclass
-class SpectrumResult:
-    """Everything :func:`run_spectrum` computed and wrote (``files`` relative to ``out``)."""
-
-    out: Path
-    config: dict[str, Any]
-    provenance: dict[str, Any]
-    point: PointSpectrum
-    symbolic: dict[str, Any]
-    parameter_map: ParameterMap | None = None
-    data: dict[str, Any] | None = None
-    checkpoints: list[CheckpointSpectra] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
-
-    @property
-    def result_path(self) -> Path:
-        return self.out / "result.json"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The content of result.json."""
-        out: dict[str, Any] = {
-            "config": self.config,
-            "provenance": self.provenance,
-            "files": self.files,
-            "evaluation_point": self.point.to_dict(),
-            "symbolic": self.symbolic,
-        }
-        if self.parameter_map is not None:
-            out["map"] = self.parameter_map.summary()
-        if self.data is not None:
-            out["data"] = self.data
-            out["checkpoints"] = [c.to_dict() for c in self.checkpoints]
-        return out
-
-    def summary(self) -> dict[str, Any]:
-        """The one-line ``--json`` summary (``spectral_radius`` = the sub-threshold value)."""
-        p = self.point
-        out: dict[str, Any] = {
-            "neuron": p.neuron,
-            "point": p.point,
-            "spectral_radius": p.spectral_radius_subthreshold,
-            "spectral_radius_subthreshold": p.spectral_radius_subthreshold,
-            "spectral_radius_at_state": p.spectral_radius_at_state,
-            "spectral_radius_full": p.spectral_radius_full_subthreshold,
-            "spectral_radius_full_at_state": p.spectral_radius_full_at_state,
-            "eigenvalues": p.eigenvalues_subthreshold,
-            "eigenvalues_at_state": p.eigenvalues_at_state,
-            "eigenvalues_full": p.eigenvalues_full_subthreshold,
-            "zero_state_fires": p.zero_state_fires,
-            "fires": p.fires,
-            "params": p.params,
-            "state": p.state,
-        }
-        if self.data is not None:
-            out["checkpoints"] = [c.brief() for c in self.checkpoints]
-        out["result"] = str(self.result_path)
-        return out
 
 
 # ---------------------------------------------------------------------- helpers

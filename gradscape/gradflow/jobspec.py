@@ -1,0 +1,157 @@
+"""What ``gradscape spectrum`` analyses: :class:`SpectrumJob` and its parts (the inputs of
+:func:`gradscape.gradflow.job.run_spectrum`), and the parsers of their command-line spellings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gradscape.errors import UserError
+
+__all__ = ["MapAxis", "MapSpec", "CheckpointSpec", "SpectrumJob", "parse_assignments"]
+
+
+def _value(text: str) -> float | bool:
+    low = text.strip().lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    return float(text)
+
+
+def parse_assignments(items: Sequence[str] | None, what: str) -> dict[str, float | bool]:
+    """``["omega=10", "b_offset=0.1"]`` (or comma-joined) → ``{"omega": 10.0, "b_offset": 0.1}``."""
+    out: dict[str, float | bool] = {}
+    for item in items or ():
+        for part in str(item).split(","):
+            if not part.strip():
+                continue
+            name, sep, val = part.partition("=")
+            if not sep or not name.strip():
+                raise UserError(f"--{what} {part!r}: write NAME=VALUE, e.g. --{what} omega=10")
+            try:
+                out[name.strip()] = _value(val)
+            except ValueError:
+                raise UserError(f"--{what} {part!r}: {val!r} is not a number (or true/false)") from None
+    return out
+
+
+@dataclass(frozen=True)
+class MapAxis:
+    """One axis of a parameter map: ``n`` values from ``lo`` to ``hi`` (inclusive) of ``name``."""
+
+    name: str
+    lo: float
+    hi: float
+    n: int
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.linspace(self.lo, self.hi, self.n)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.lo:g}:{self.hi:g}:{self.n}"
+
+
+@dataclass(frozen=True)
+class MapSpec:
+    """A spectral-radius map over two axes of the ``which`` matrix (membrane, sub or full)."""
+
+    x: MapAxis
+    y: MapAxis
+    which: str = "membrane"
+
+    @classmethod
+    def parse(cls, spec: str, which: str = "membrane") -> MapSpec:
+        """``"omega=0:99:200,b=-100:0:201"`` → a map spec (one-line errors say what to write)."""
+        axes = []
+        for part in spec.split(","):
+            name, sep, rng = part.partition("=")
+            bits = rng.split(":")
+            if not sep or len(bits) != 3:
+                raise UserError(f"--map {part!r}: write NAME=LO:HI:N, e.g. omega=0:99:200")
+            try:
+                lo, hi, n = float(bits[0]), float(bits[1]), int(bits[2])
+            except ValueError:
+                raise UserError(f"--map {part!r}: LO and HI must be numbers and N an integer") from None
+            if n < 2:
+                raise UserError(f"--map {part!r}: N must be at least 2")
+            axes.append(MapAxis(name.strip(), lo, hi, n))
+        if len(axes) != 2:
+            raise UserError(f"--map needs exactly two axes, got {len(axes)}: {spec!r}")
+        return cls(axes[0], axes[1], which)
+
+    def __str__(self) -> str:
+        return f"{self.x},{self.y}"
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """A trained model: run folder, .pt file or ``bundled:NAME``; ``model`` names its neuron where the
+    file cannot tell (reference BRF vs RF)."""
+
+    spec: str
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class SpectrumJob:
+    """What :func:`run_spectrum` analyses and where it writes (module docstring).
+
+    ``neuron``: built-in name, ``path/file.py:Name`` or a Neuron (default: the first checkpoint's).
+    ``params``/``state``: values at the evaluation point (``state`` empty: the checked zero state
+    below threshold). ``input_current``: x_t there. ``checkpoints`` need ``task`` (its test split,
+    ``samples`` a seeded subset, ``steps`` the first steps); ``flow_samples`` of them (float64) give
+    the gradient norms and ``lyapunov`` exponents unless ``flow`` is False. ``timeout``: sympy limit
+    per eigenproblem, s. ``progress``: tqdm bars (None: only on a terminal).
+    """
+
+    out: Path
+    neuron: Any = None
+    params: Mapping[str, float | bool] = field(default_factory=dict)
+    state: Mapping[str, float] = field(default_factory=dict)
+    input_current: float = 0.0
+    symbolic: bool = False
+    map: MapSpec | None = None
+    checkpoints: Sequence[CheckpointSpec] = ()
+    task: str | None = None
+    data_dir: str | None = None
+    samples: int | None = None
+    steps: int | None = None
+    flow_samples: int = 4
+    lyapunov: int = 5
+    flow: bool = True
+    seed: int = 0
+    timeout: float = 10.0
+    device: str = "auto"
+    progress: bool | None = None
+
+    def config(self) -> dict[str, Any]:
+        """The resolved job as JSON-able values (recorded in result.json)."""
+        neuron = self.neuron if self.neuron is None or isinstance(self.neuron, str) else self.neuron.name
+        return {
+            "neuron": neuron,
+            "params": dict(self.params),
+            "state": dict(self.state),
+            "input": self.input_current,
+            "symbolic": self.symbolic,
+            "map": None if self.map is None else str(self.map),
+            "map_which": "membrane" if self.map is None else self.map.which,
+            "checkpoints": [asdict(c) for c in self.checkpoints],
+            "task": self.task,
+            "data_dir": self.data_dir,
+            "samples": self.samples,
+            "steps": self.steps,
+            "flow_samples": self.flow_samples,
+            "lyapunov": self.lyapunov,
+            "flow": self.flow,
+            "seed": self.seed,
+            "timeout": self.timeout,
+            "out": str(self.out),
+            "device": self.device,
+        }
