@@ -19,7 +19,7 @@ stay Python values, so a step may use ``math.cos(p.omega * p.dt)`` or ``if p.lea
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -114,16 +114,21 @@ def _torch_params(neuron: Neuron, params: Mapping[str, Any]) -> Any:
     return p
 
 
-def _run_step(neuron: Neuron, x: Tensor, state: Any, p: Any) -> tuple[Tensor, Any]:
+def _in_torch(neuron: Neuron, fn: Callable[[], Any]) -> Any:
+    """``fn()``; a failure of the user's step becomes one line naming the neuron."""
     try:
-        with torch.no_grad():
-            z, new = neuron.step(TorchOps(), x, state, p)
+        return fn()
     except UserError:
         raise
     except Exception as exc:
         raise UserError(
             f"cannot evaluate {neuron.name}'s step in torch: {type(exc).__name__}: {exc}"
         ) from None
+
+
+def _run_step(neuron: Neuron, x: Tensor, state: Any, p: Any) -> tuple[Tensor, Any]:
+    with torch.no_grad():
+        z, new = _in_torch(neuron, lambda: neuron.step(TorchOps(), x, state, p))
     like = state[0]
     return torch.as_tensor(z, dtype=like.dtype), neuron.state(
         *(torch.as_tensor(f, dtype=like.dtype).expand_as(like) for f in new)
@@ -205,14 +210,11 @@ def point_spectrum(
     idx = torch.as_tensor(mem)
     out: dict[str, Any] = {}
     for key, sub in (("subthreshold", True), ("at_state", False)):
-        try:
-            J = neuron_jacobians(neuron, xs, prev, p, ops=TorchOps(surrogate), subthreshold=sub)[0]
-        except UserError:
-            raise
-        except Exception as exc:
-            raise UserError(
-                f"cannot evaluate {neuron.name}'s step in torch: {type(exc).__name__}: {exc}"
-            ) from None
+        ops = TorchOps(surrogate)
+        J = _in_torch(
+            neuron,
+            lambda ops=ops, sub=sub: neuron_jacobians(neuron, xs, prev, p, ops=ops, subthreshold=sub)[0],
+        )
         spec = block_spectra(J, mem)
         out[f"spectral_radius_{key}"] = float(spec["membrane_rho"])
         out[f"spectral_radius_full_{key}"] = float(spec["full_rho"])
