@@ -25,8 +25,8 @@ plain numbers.
 | `relu(x)` | max(x, 0) | `torch.relu` | `Piecewise` | 1 for x > 0, else 0: **relu′(0) = 0** |
 | `maximum(a, b)` | max(a, b) | `torch.maximum` | `Piecewise` | 1 to the larger; **a tie: ½ to each** |
 | `minimum(a, b)` | min(a, b) | `torch.minimum` | `Piecewise` | 1 to the smaller; **a tie: ½ to each** |
-| `clamp(x, lo, hi)` | min(max(x, lo), hi), lo ≤ hi | `torch.clamp` | `Piecewise` | ∂/∂x = 1 on lo ≤ x ≤ hi, **bounds included** (then ∂/∂lo = ∂/∂hi = 0); below: ∂/∂lo = 1, above: ∂/∂hi = 1 |
-| `where(c, a, b)` | a where c holds, else b | `torch.where` | `Piecewise` | that of the branch taken; none through c |
+| `clamp(x, lo, hi)` | min(max(x, lo), hi) | `torch.clamp` | `Piecewise` | ∂/∂x = 1 on **[lo, hi]** |
+| `where(c, a, b)` | a where c, else b | `torch.where` | `Piecewise` | the taken branch's; none via c |
 | `spike(x)` | Θ(x), Θ(0) = 0 | Θ + (F − stopgrad F) | `Spike` | the surrogate SG(x) (σ(x) in sympy) |
 | `stop_gradient(x)` | x | `detach` | `StopGradient` | 0 |
 | `zeros_like(x)` | 0 of x's shape | `torch.zeros_like` | `0` | 0 |
