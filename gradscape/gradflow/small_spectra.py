@@ -14,17 +14,19 @@ Eigenvalues, k = 3: det(λI − M) = λ³ − tλ² + sλ − d (t = tr M, s = s
 minors, d = det M). With λ = x + t/3 it is x³ + Px + Q, P = s − t²/3, Q = −2t³/27 + st/3 − d, and
 Δ = (Q/2)² + (P/3)³. Δ > 0: one real root r by Cardano's formula in its cancellation-free form;
 Δ ≤ 0: three real roots by the trigonometric form, r the one farthest from the other two. r is
-polished by two Newton steps on the cubic. The coefficients fix a nearly double pair only to about
-√ε, so the other two eigenvalues come from M itself: with v the eigenvector of r (the largest cross
-product of two rows of M − rI) and (u, w) an orthonormal basis of v⊥, [v u w]ᵀ M [v u w] is block
-upper triangular and the pair is that of B = [u w]ᵀ M [u w] (k = 2 formula). Against LAPACK (and
+polished by two Newton steps on the cubic; the other two are the roots of the deflated quadratic
+λ² + (r − t)λ + (s + r(r − t)). The coefficients fix a nearly double pair only to about √ε, so
+there (and where the pair is close to r, or all three roots are real) the pair comes from M itself:
+with v the eigenvector of r (the largest cross product of two rows of M − rI) and (u, w) an
+orthonormal basis of v⊥, [v u w]ᵀ M [v u w] is block upper triangular and the pair is that of
+B = [u w]ᵀ M [u w] (k = 2 formula). Against LAPACK (and
 50-digit mpmath) on the ECG models' blocks: ≤ 3e-11 relative, the worst where all three eigenvalues
 nearly coincide; ~1e-14 on random matrices.
 
 Singular values: k = 2 exactly, σ₁,₂ = (√((a + d)² + (c − b)²) ± √((a − d)² + (b + c)²))/2.
-k = 3: σᵢ² are the eigenvalues of the symmetric G = MᵀM (trigonometric form, then refined on the
-eigenvector of the isolated eigenvalue, :func:`_symmetric3_eigenvalues`): σ₁ = ‖M‖₂ to rounding,
-the smaller ones to about ε‖M‖₂²/σᵢ.
+k = 3: σᵢ² are the eigenvalues of the symmetric G = MᵀM (trigonometric form; where two estimates lie
+within 1 % of the spread, refined on the eigenvector of the isolated one, :func:`_symmetric3_refined`):
+σ₁ = ‖M‖₂ to rounding, the smaller ones to about ε‖M‖₂²/σᵢ.
 
 """
 
@@ -149,23 +151,38 @@ def _cubic_moduli(e: Entries) -> list[Tensor]:
         iso = iso.index_put((three,), lone)
         others = (srt[1].abs(), (srt[0] + srt[2] - lone).abs())  # the fallback pair
         pair = [p_.index_put((three,), o) for p_, o in zip(pair, others, strict=True)]
-    # Deflate M itself (the coefficients of a nearly double pair fix it only to √ε): with v the
-    # eigenvector of the simple eigenvalue and (u, w) a basis of v⊥, [v u w]ᵀ M [v u w] is block upper
-    # triangular, so the other two eigenvalues are those of B = [u w]ᵀ M [u w].
+    # Where the pair is nearly a double root (|disc| small: even real or complex is then undecided by
+    # the coefficients) or close to r, the coefficients fix it only to about √ε: deflate M itself
+    # there (_deflated_pair).
+    scale = iso.abs() + pair[0] + pair[1]
+    disc = beta * beta - 4 * gamma
+    near = disc.abs() < 1e-6 * scale * scale
+    near |= ((pair[0] - iso.abs()).abs() < 1e-3 * scale) | ((pair[1] - iso.abs()).abs() < 1e-3 * scale)
+    near |= three | ~torch.isfinite(scale)
+    if bool(near.any()):
+        sub = [[x[near] for x in row] for row in e]
+        d2, d3 = _deflated_pair(sub, iso[near])
+        pair = [pair[0].index_put((near,), d2), pair[1].index_put((near,), d3)]
+    return [iso.abs(), pair[0], pair[1]]
+
+
+def _deflated_pair(e: Entries, iso: Tensor) -> tuple[Tensor, Tensor]:
+    """|λ| of the two eigenvalues of M other than its simple eigenvalue ``iso`` (see above); where
+    no eigenvector is found (M − iso·I of rank < 2, i.e. M = iso·I numerically) both are |iso|."""
     rows = [[e[i][j] - iso if i == j else e[i][j] for j in range(3)] for i in range(3)]
     v, n2 = _null_vector(rows)
     u, w = _complement(v)
     b11, b12, b21, b22 = _form(e, u, u), _form(e, u, w), _form(e, w, u), _form(e, w, w)
     d2, d3 = _quadratic_moduli(b11 + b22, b11 * b22 - b12 * b21, (b11 - b22) ** 2 + 4 * b12 * b21)
-    ok = (n2 > 0) & torch.isfinite(d2) & torch.isfinite(d3)
-    return [iso.abs(), torch.where(ok, d2, pair[0]), torch.where(ok, d3, pair[1])]
+    ok = n2 > 0
+    return torch.where(ok, d2, iso.abs()), torch.where(ok, d3, iso.abs())
 
 
 def _symmetric3_eigenvalues(G: Entries) -> list[Tensor]:
     """Eigenvalues of symmetric 3 × 3 matrices (entries ``G``), descending.
 
     The trigonometric form gives all three, but only to about √ε where two coincide (acos near ±1).
-    So, as in Eberly's robust 3 × 3 eigensolver: the estimate that is farther from the other two is
+    There, as in Eberly's robust 3 × 3 eigensolver: the estimate that is farther from the other two is
     a simple eigenvalue, whose eigenvector v is the largest cross product of two rows of G − λI
     (accurate: the gap is at least a third of the spread); then λ = vᵀGv, and the other two are the
     eigenvalues of G restricted to v⊥ (a symmetric 2 × 2, exact formula).
@@ -181,24 +198,32 @@ def _symmetric3_eigenvalues(G: Entries) -> list[Tensor]:
     e1 = q + 2 * p * torch.cos(phi)
     e3 = q + 2 * p * torch.cos(phi + 2 * math.pi / 3)  # the smallest
     e2 = 3 * q - e1 - e3
+    out = [e1, e2, e3]
+    # G = qI (p = 0): all eigenvalues q; estimates within 1 % of the spread of each other: refine
+    close = (p > 0) & (torch.minimum(e1 - e2, e2 - e3) < 1e-2 * p)
+    if bool(close.any()):
+        sub = [[x[close] for x in row] for row in G]
+        refined = _symmetric3_refined(sub, e1[close], e2[close], e3[close], q[close])
+        out = [o.index_put((close,), r) for o, r in zip(out, refined, strict=True)]
+    return [torch.where(p > 0, o, q) for o in out]
+
+
+def _symmetric3_refined(G: Entries, e1: Tensor, e2: Tensor, e3: Tensor, q: Tensor) -> list[Tensor]:
+    """The eigenvalues again, descending, from the eigenvector of the isolated estimate (see above)."""
+    (g00, g01, g02), (_, g11, g12), (_, _, g22) = G
     iso = torch.where(e1 - e2 >= e2 - e3, e1, e3)
     rows = [[g00 - iso, g01, g02], [g01, g11 - iso, g12], [g02, g12, g22 - iso]]
     v, best = _null_vector(rows)
     u, w = _complement(v)
     full = [[g00, g01, g02], [g01, g11, g12], [g02, g12, g22]]
-
-    def form(x: list[Tensor], y: list[Tensor]) -> Tensor:
-        return _form(full, x, y)
-
-    lam_v, a, b, c = form(v, v), form(u, u), form(u, w), form(w, w)
+    lam_v, a, b, c = _form(full, v, v), _form(full, u, u), _form(full, u, w), _form(full, w, w)
     mid, rad = 0.5 * (a + c), torch.hypot(0.5 * (a - c), b)
     lo, hi = mid - rad, mid + rad
     top = torch.maximum(lam_v, hi)
     bottom = torch.minimum(lam_v, lo)
     middle = lam_v + hi + lo - top - bottom
-    # G = qI (p = 0) or no usable cross product (numerically a multiple of I): all eigenvalues q
-    degenerate = (p == 0) | (best == 0)
-    return [torch.where(degenerate, q, e) for e in (top, middle, bottom)]
+    # no usable cross product: numerically a multiple of I, all eigenvalues q
+    return [torch.where(best == 0, q, x) for x in (top, middle, bottom)]
 
 
 def eigenvalue_moduli(M: Tensor) -> Tensor:
