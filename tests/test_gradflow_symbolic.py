@@ -3,6 +3,7 @@ torch autograd of the very same step function."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -315,3 +316,196 @@ def test_unknown_parameter_is_user_error() -> None:
         derive("brf", params={"omgea": 3})
     with pytest.raises(UserError, match="no state field"):
         derive("brf", state={"w": 3})
+
+
+# ---------------------------------------------------------------------- cos/sin: the exact resonator
+class ResState(NamedTuple):
+    u: Any
+    v: Any
+
+
+@dataclass(frozen=True)
+class ResParams:
+    omega: Any  # trainable angular frequency
+    b: Any  # trainable damping (real: e^{bδ} < 1 for b < 0)
+    dt: float = 0.01
+    theta: float = 1.0
+
+
+def resonator_step(ops: Any, x: Any, s: ResState, p: ResParams) -> tuple[Any, ResState]:
+    """The exact discretisation of u̇ + iv̇ = (b + iω)(u + iv) + x over δ (input held):
+    (u, v) rotated by ωδ and scaled by e^{bδ}; subtractive reset of u on a spike."""
+    decay = ops.exp(p.b * p.dt)
+    c, sn = ops.cos(p.omega * p.dt), ops.sin(p.omega * p.dt)
+    u = decay * (c * s.u - sn * s.v) + p.dt * x
+    v = decay * (sn * s.u + c * s.v)
+    z = ops.spike(u - p.theta)
+    return z, ResState(u - z * p.theta, v)
+
+
+RESONATOR = Neuron(
+    name="exact-resonator",
+    step=resonator_step,
+    state=ResState,
+    params=ResParams,
+    init={"omega": Uniform(5.0, 60.0), "b": Uniform(-20.0, -1.0)},
+    membrane=("u", "v"),
+)
+
+
+def _no_spike_path_ops() -> TorchOps:
+    """Torch ops whose spike has no derivative at all (σ = 0), written here, independently of
+    gradflow's own sub-threshold surrogate."""
+
+    class _Ops(TorchOps):
+        def spike(self, x: torch.Tensor) -> torch.Tensor:
+            return (x > 0).to(x.dtype)
+
+    return _Ops()
+
+
+def test_exact_resonator_eigenvalues_closed_form() -> None:
+    """J_sub = e^{bδ} R(ωδ), so λ = e^{bδ} e^{±iωδ} and ρ = e^{bδ} exactly (hand-derived)."""
+    jac = derive(RESONATOR, symbolic_constants=True, positive=False)
+    w, b, d = (jac.param_symbols[k] for k in ("omega", "b", "dt"))
+    hand = sympy.exp(b * d) * sympy.Matrix(
+        [[sympy.cos(w * d), -sympy.sin(w * d)], [sympy.sin(w * d), sympy.cos(w * d)]]
+    )
+    assert (jac.membrane_block - hand).applyfunc(sympy.simplify) == sympy.zeros(2, 2)
+    res = jac.eigenvalues("membrane")
+    assert res.closed_form, res.note
+    # Vieta: λ₁ + λ₂ = 2e^{bδ}cos ωδ and λ₁λ₂ = e^{2bδ} = |λ|², exactly
+    assert _same(sum(res.values), 2 * sympy.exp(b * d) * sympy.cos(w * d))
+    assert _same(res.values[0] * res.values[1], sympy.exp(2 * b * d))
+    # ρ = |λ| = e^{bδ} for both eigenvalues
+    assert len(res.moduli) == 2 and all(_same(m, sympy.exp(b * d)) for m in res.moduli)
+    assert _same(jac.spectral_radius("membrane"), sympy.exp(b * d))
+    # at numbers (ωδ away from kπ: a complex pair): λ = e^{bδ}e^{±iωδ}, ρ = e^{bδ}
+    for omega, damp in [(30.0, -5.0), (157.0, 2.0), (-12.5, -0.5)]:
+        at = {w: omega, b: damp, d: DT}
+        got = np.sort_complex(np.array([complex(sympy.N(v.subs(at))) for v in res.values]))
+        want = np.sort_complex(np.exp(damp * DT) * np.exp(np.array([1j, -1j]) * omega * DT))
+        assert np.allclose(got, want, rtol=0, atol=1e-14)
+        rho = jac.spectral_radius("membrane").subs(at)
+        assert float(rho) == pytest.approx(math.exp(damp * DT), rel=1e-14)
+
+
+def test_exact_resonator_symbolic_equals_autograd_and_closed_form() -> None:
+    """The lambdified symbolic J (sub and full) against torch autograd of the same step, and the
+    autograd eigenvalues against e^{bδ}e^{±iωδ}, at random ω, b (either sign), states and inputs."""
+    jac = derive(RESONATOR)
+    gen = torch.Generator().manual_seed(3)
+    n = 6
+    params = {
+        "omega": torch.empty(n, dtype=torch.float64).uniform_(-80, 80, generator=gen),
+        "b": torch.empty(n, dtype=torch.float64).uniform_(-30, 5, generator=gen),
+    }
+    states = {f: torch.empty(n, dtype=torch.float64).uniform_(-1, 1, generator=gen) for f in ("u", "v")}
+    x = torch.empty(n, dtype=torch.float64).uniform_(-50, 150, generator=gen)
+    J_sub = jac.lambdify_torch("sub")(states, x, params)
+    J_full = jac.lambdify_torch("full")(states, x, params)
+    for i in range(n):
+        p_i = RESONATOR.make_params({k: v[i] for k, v in params.items()})
+        s0 = torch.stack([states["u"][i], states["v"][i]])
+        for ops, J_sym in ((_no_spike_path_ops(), J_sub[i]), (TorchOps(), J_full[i])):
+
+            def step_vec(s: torch.Tensor, ops: Any = ops, p_i: Any = p_i, i: int = i) -> torch.Tensor:
+                _, new = RESONATOR.step(ops, x[i], ResState(*s.unbind(0)), p_i)
+                return torch.stack(list(new))
+
+            J_auto = torch.func.jacrev(step_vec)(s0)
+            # 1e-12: float64 rounding of the same few products
+            assert torch.allclose(J_sym, J_auto, rtol=0, atol=1e-12), (i, J_sym, J_auto)
+        lam = np.sort_complex(torch.linalg.eigvals(J_sub[i]).numpy())
+        w, damp = float(params["omega"][i]), float(params["b"][i])
+        want = np.sort_complex(math.exp(damp * DT) * np.exp(np.array([1j, -1j]) * w * DT))
+        assert np.allclose(lam, want, rtol=0, atol=1e-13)
+        assert np.abs(lam).max() == pytest.approx(math.exp(damp * DT), rel=1e-13)
+
+
+# ---------------------------------------------------------------------- float control flow, kinks
+@dataclass(frozen=True)
+class FlowParams:
+    tau: Any  # trainable
+    leak: float = 0.5  # a float constant the step branches on
+    phase: float = 0.3  # used through math.cos: a plain number
+    theta: float = 1.0
+    rectify: bool = True  # a bool switch (valid default)
+
+
+class FlowState(NamedTuple):
+    u: Any
+    w: Any
+
+
+def flow_step(ops: Any, x: Any, s: FlowState, p: FlowParams) -> tuple[Any, FlowState]:
+    """u' = a·u + cos(φ)·w + x with a = e^{−1/|τ|} if leak > 0 else 1; w' = relu(u) or u."""
+    a = ops.exp(-1 / ops.abs(p.tau)) if p.leak > 0 else 1.0
+    u = a * s.u + math.cos(p.phase) * s.w + x
+    w = ops.relu(s.u) if p.rectify else s.u
+    z = ops.spike(u - p.theta)
+    return z, FlowState(u - z * p.theta, p.leak * w)
+
+
+FLOW = Neuron(
+    name="float-flow",
+    step=flow_step,
+    state=FlowState,
+    params=FlowParams,
+    init={"tau": Normal(10.0, 1.0)},
+    membrane=("u", "w"),
+)
+
+
+def test_float_control_flow_and_relu_kink_hand_eigenvalues() -> None:
+    """J_sub = [[a, cos φ], [leak·relu′(u), 0]]: at u_{t−1} = 0 (the kink, relu′(0) = 0) the
+    eigenvalues are a and 0; at u_{t−1} > 0 they solve λ² − aλ − leak·cos φ = 0 (hand-derived)."""
+    jac = derive(FLOW)
+    tau = jac.param_symbols["tau"]
+    a = sympy.exp(-1 / tau)
+    at_kink = derive(FLOW, state={"u": 0})
+    assert _matches(at_kink.eigenvalues("membrane").values, [a, sympy.Integer(0)])
+    # math.cos(φ) is a float in the expressions: compare numbers (1e-12: float64 rounding)
+    c = 0.5 * math.cos(0.3)  # leak · cos φ
+
+    def hand(t: float) -> np.ndarray:
+        at = math.exp(-1 / t)
+        r = math.sqrt(at * at + 4 * c)
+        return np.sort(np.array([(at + r) / 2, (at - r) / 2]))
+
+    def numeric(jac_at: Any, t: float) -> np.ndarray:
+        vals = jac_at.eigenvalues("membrane").values
+        return np.sort(np.array([float(v.subs(tau, t)) for v in vals]))
+
+    above = derive(FLOW, state={"u": 0.5})
+    off = derive(FLOW, params={"rectify": False}, state={"u": 0})  # the bool switch off: no kink
+    for t in (2.0, 8.0, 30.0):
+        assert np.allclose(numeric(above, t), hand(t), rtol=0, atol=1e-12)
+        assert np.allclose(numeric(off, t), hand(t), rtol=0, atol=1e-12)
+    # the other branch of the float constant (leak = 0): a = 1, and w' = 0
+    assert _matches(derive(FLOW, params={"leak": 0.0}).eigenvalues("membrane").values, [1, 0])
+
+    # the same J from torch autograd at the kink and away from it (relu′(0) = 0 in both)
+    f = jac.lambdify_torch("sub")
+    p = FLOW.make_params({"tau": torch.tensor(8.0, dtype=torch.float64)})
+    for u0 in (0.0, 0.5, -0.5):
+        s0 = torch.tensor([u0, 0.2], dtype=torch.float64)
+
+        def step_vec(s: torch.Tensor) -> torch.Tensor:
+            _, new = FLOW.step(_no_spike_path_ops(), torch.tensor(0.1, dtype=torch.float64), FlowState(*s), p)
+            return torch.stack([torch.as_tensor(e, dtype=torch.float64) for e in new])
+
+        J_auto = torch.func.jacrev(step_vec)(s0)
+        J_sym = f({"u": s0[0], "w": s0[1]}, 0.1, {"tau": 8.0})
+        assert torch.allclose(J_sym, J_auto, rtol=0, atol=1e-14), (u0, J_sym, J_auto)
+        assert float(J_auto[1, 0]) == (0.5 if u0 > 0 else 0.0)
+
+
+def test_float_branch_needs_its_constant_to_stay_a_number() -> None:
+    with pytest.raises(UserError, match=r"float-flow.*ops\.where"):
+        derive(FLOW, symbolic_constants=True)
+    # naming the constants to make symbolic keeps the branch's one a number
+    jac = derive(FLOW, symbolic_constants=["theta"])
+    assert set(jac.param_symbols) == {"tau", "theta"} and jac.constants["leak"] == sympy.Rational(1, 2)
+    with pytest.raises(UserError, match="no parameter"):
+        derive(FLOW, symbolic_constants=["lek"])

@@ -15,7 +15,7 @@ import dataclasses
 import math
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +79,12 @@ def _trace_error(neuron: Neuron, exc: BaseException) -> UserError:
     hint = ""
     if isinstance(exc, TypeError) and ("Relational" in str(exc) or "truth value" in str(exc)):
         hint = (
-            " (Python `if`/`and`/`or`/`min`/`max` on a trainable parameter or the state: "
-            "use ops.where, ops.maximum, ops.minimum or ops.clamp)"
+            " (Python `if`/`and`/`or`/`min`/`max` on a trainable parameter, a symbolic constant or the "
+            "state: use ops.where, ops.maximum, ops.minimum or ops.clamp)"
+        )
+    elif isinstance(exc, TypeError) and "convert expression to float" in str(exc):
+        hint = (
+            " (math.* on a trainable parameter, a symbolic constant or the state: use ops.cos, ops.exp, ...)"
         )
     return UserError(
         f"neuron {neuron.name!r} uses a function the sympy backend cannot trace{where}: "
@@ -93,7 +97,7 @@ def _trace_error(neuron: Neuron, exc: BaseException) -> UserError:
 def derive(
     neuron: Neuron | str,
     *,
-    symbolic_constants: bool = False,
+    symbolic_constants: bool | Collection[str] = False,
     params: Mapping[str, Any] | None = None,
     state: Mapping[str, Any] | None = None,
     x: Any = None,
@@ -106,10 +110,12 @@ def derive(
     ``neuron``: a :class:`Neuron`, a built-in name or ``path/to/file.py:Name``. Trainable
     parameters become symbols (positive ones with ``positive=True``, so |ω| = ω; else real).
     Numeric constants (δ = ``dt``, θ, γ_q, …) are exact numbers (0.01 → 1/100) unless
-    ``symbolic_constants=True`` makes them symbols too (booleans always stay values: they select
-    the variant). ``params`` fixes any parameter field to a number; ``state`` and ``x``
-    substitute numbers for s_{t−1} fields and the input in the displayed matrices *after*
-    differentiating. ``surrogate`` is what σ means when a numeric value is needed.
+    ``symbolic_constants=True`` makes them symbols too, or a collection of field names makes only
+    those symbols (booleans always stay values: they select the variant; a step that branches on a
+    float constant, ``if p.leak > 0``, needs that constant to stay a number, so name the others).
+    ``params`` fixes any parameter field to a number; ``state`` and ``x`` substitute numbers for
+    s_{t−1} fields and the input in the displayed matrices *after* differentiating. ``surrogate``
+    is what σ means when a numeric value is needed.
 
     Raises :class:`UserError` when the step cannot run on sympy (torch.* calls, tensor methods)
     or a parameter name is unknown.
@@ -131,6 +137,15 @@ def derive(
             f"its state is {list(state_fields)}"
         )
 
+    if isinstance(symbolic_constants, bool):
+        make_symbolic = set(fields) if symbolic_constants else set()
+    else:
+        make_symbolic = set(symbolic_constants)
+        unknown = make_symbolic - set(fields)
+        if unknown:
+            raise UserError(
+                f"neuron {neuron.name!r} has no parameter(s) {sorted(unknown)}; its parameters are {fields}"
+            )
     defaults = parameter_defaults(neuron)
     taken = set(state_fields) | {"x_t"}
     real_syms: dict[str, sympy.Symbol] = {}
@@ -142,7 +157,7 @@ def derive(
             values[name] = constants[name] = _exact(params[name])
             continue
         default = defaults.get(name, dataclasses.MISSING)
-        symbolic = name in neuron.trainable or (symbolic_constants and _is_number_constant(default))
+        symbolic = name in neuron.trainable or (name in make_symbolic and _is_number_constant(default))
         if symbolic:
             pretty = _PRETTY.get(name, name)
             if pretty in taken:

@@ -4,8 +4,8 @@ The matrix is first split into its block-triangular form (strongly connected com
 non-zero pattern), whose diagonal blocks carry all eigenvalues; each block's characteristic
 polynomial det(λI − B) is factored and only linear and quadratic factors are solved (Cardano's
 formulas for a cubic with σ inside are exact but useless). For a quadratic factor aλ² + bλ + c with
-discriminant D = b² − 4ac the modulus is written |λ| = sqrt(c/a) where D < 0 (a complex pair, so
-|λ|² = λλ̄ = c/a), which is how sympy proves |λ| = 1 on BRF's divergence boundary.
+discriminant D = b² − 4ac the modulus is written |λ| = sqrt(c/a) where D ≤ 0 (a complex pair, so
+|λ|² = λλ̄ = c/a; or a double root), which is how sympy proves |λ| = 1 on BRF's divergence boundary.
 
 sympy's ``Matrix.eigenvals`` is not used directly: it solves the whole characteristic polynomial
 (Cardano for a 3 × 3 J), has no notion of the block structure or of a time limit, and writes |λ| of a
@@ -70,10 +70,12 @@ class _NoClosedForm(Exception):
 
 
 def _quadratic_moduli(poly: sympy.Poly, roots: list[sympy.Expr]) -> list[sympy.Expr]:
+    """|λ| of the roots of aλ² + bλ + c (real coefficients): sqrt(c/a) where D = b² − 4ac ≤ 0 (a
+    complex pair, λλ̄ = c/a; or a double real root λ = −b/2a, λ² = c/a), else |λ| itself."""
     a, b, c = poly.all_coeffs()
     disc = sympy.expand(b**2 - 4 * a * c)
     pair = sympy.sqrt(sympy.cancel(c / a))
-    return [sympy.Piecewise((pair, disc < 0), (sympy.Abs(r), True)) for r in roots]
+    return [sympy.Piecewise((pair, disc <= 0), (sympy.Abs(r), True)) for r in roots]
 
 
 def _atomize(M: sympy.Matrix) -> tuple[sympy.Matrix, dict[sympy.Symbol, sympy.Expr]]:
