@@ -36,10 +36,32 @@ def _umask() -> int:
     return mask
 
 
+#: completed atomic writes of this process (read by the kill hook only)
+_WRITES = 0
+
+
+def _kill_hook() -> None:
+    """Test hook: ``GRADSCAPE_KILL_AFTER_WRITES=N`` ends the process right after its N-th write.
+
+    ``os._exit(137)`` (the exit status of a SIGKILL'd process) runs no cleanup, no ``finally`` and no
+    buffered-output flush, so a test can stop a job at an exact, reproducible point and check that
+    what it left on disk is complete or absent. Unset, empty or not a positive integer: no effect.
+    """
+    global _WRITES
+    limit = os.environ.get("GRADSCAPE_KILL_AFTER_WRITES", "")
+    _WRITES += 1
+    if limit.isdigit() and _WRITES == int(limit) > 0:
+        os._exit(137)
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``.
 
     A crash mid-write leaves the old file (or none), never a truncated one.
+
+    Test hook: with the environment variable ``GRADSCAPE_KILL_AFTER_WRITES=N`` the process exits
+    abruptly (``os._exit(137)``, no cleanup) right after its N-th completed atomic write, counted
+    per process (:func:`_kill_hook`; ``tests/test_kill_resume.py``). Not for use outside tests.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,6 +74,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _kill_hook()
     return path
 
 
