@@ -47,7 +47,8 @@ def ecg_inputs() -> torch.Tensor:
 
 
 def test_per_neuron_blocks_match_dense_autograd():
-    """vmap(jacfwd) per-neuron blocks equal the block diagonal of a dense autograd Jacobian."""
+    """Per-neuron blocks (forward mode on whole layers) equal the block diagonal of a dense autograd
+    Jacobian."""
     torch.manual_seed(0)
     for name in ("brf", "rf", "alif", "lif", "lstm"):
         neuron = get_neuron(name)
