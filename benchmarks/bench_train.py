@@ -1,0 +1,310 @@
+"""Training throughput at S-MNIST shape: eager vs fast vs spike-sparse vs a TorchScript baseline.
+
+On the pinned weights of ``bundled:smnist-brf`` (BRF, H 256; about 8 % of the neurons spike per step
+on MNIST test images) it times one forward + backward per batch (loss: cross-entropy of the last
+readout, label-last, as the S-MNIST training does), side by side and interleaved so machine noise hits
+every variant alike:
+
+* ``eager``:  ``model(x, plan="eager")``, the plain step loop (the reference semantics);
+* ``fast``:   ``ForwardPlan("fast", step_fn=make_step(neuron))``: W_in i_t for all t in one GEMM,
+  the hidden update compiled by Inductor with its backward, the readout after the loop;
+* ``sparse``: ``ForwardPlan("sparse", update_fn=make_update(neuron))``: the products with z_t
+  (W_rec z_t, W_out z_t) from z_t's nonzeros and their weight gradients from one sparse product per
+  16 steps (:class:`gradscape.models.sparse.SparseTraining`), the neuron update compiled;
+* ``script``: a baseline written here after the structure of the BRF authors' training code (one
+  module, a per-step loop over ``cat([x_t, z_{t−1}]) @ Wᵀ``, a custom ``autograd.Function`` for the
+  spike with the double-Gaussian surrogate, the module under ``torch.jit.script``). It runs the same
+  weights and its loss and gradients are checked against the eager loop (float64, short T).
+
+For each thread count (``--threads 1,2``) it reports best and median wall time per batch, the ratios
+to eager and to script, peak resident memory of one forward + backward (VmHWM after resetting it, minus
+the RSS before: what the pass itself added) and the cold start (first call: compilation included).
+``--busy`` starts a process that keeps one core busy for the whole run (a loaded-machine row).
+
+Evaluate row: inference of ``--eval-batches`` batches of test sequences with today's evaluate path
+(dense fast, no compile), the sparse inference path and eager; the time per 10,000 sequences is
+EXTRAPOLATED from those batches (the full test set is too slow for a quick run) and printed as such.
+
+Exactness: float64, T = ``--equiv-T``: max |Δ| of the loss and every gradient, sparse and script vs eager.
+
+    python benchmarks/bench_train.py                       # full shape (minutes per variant, 2 cores)
+    python benchmarks/bench_train.py --batch 32 --steps 64 --repeats 2 --eval-batches 1   # quick check
+"""
+
+
+import argparse
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gradscape.models.checkpoints import open_checkpoint
+from gradscape.models.datasets import load_task
+from gradscape.models.fastpath import make_step, make_update
+from gradscape.models.network import RecurrentNetwork
+from gradscape.models.plan import ForwardPlan
+
+# ----------------------------------------------------------------------------- TorchScript baseline
+
+
+class _DoubleGaussianSpike(torch.autograd.Function):
+    """Θ(x) forward; the double-Gaussian surrogate SG(x) backward (h 0.15, s 6, σ 0.5, γ 0.5)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        h, s, sigma, gamma = 0.15, 6.0, 0.5, 0.5
+
+        def pdf(y: Tensor, sd: float) -> Tensor:
+            return torch.exp(-0.5 * (y / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+
+        return g * gamma * ((1 + h) * pdf(x, sigma) - 2 * h * pdf(x, s * sigma))
+
+
+class ScriptBRF(nn.Module):
+    """The baseline: BRF hidden layer and leaky readout in one module, one Python-level step loop,
+    scripted. Same parameters as a gradscape BRF network (copied in)."""
+
+    def __init__(self, net: RecurrentNetwork) -> None:
+        super().__init__()
+        c = net.neuron.constants
+        self.dt, self.theta, self.gamma = float(c.get("dt", 0.01)), float(c.get("theta", 1.0)), 0.9
+        self.hidden_size, self.output_size = net.hidden_size, net.output_size
+        self.weight = nn.Parameter(net.hidden.weight.detach().clone())
+        self.omega = nn.Parameter(net.hidden.omega.detach().clone())
+        self.b_offset = nn.Parameter(net.hidden.b_offset.detach().clone())
+        self.out_weight = nn.Parameter(net.out.weight.detach().clone())
+        self.tau_mem = nn.Parameter(net.out.tau_mem.detach().clone())
+
+    @torch.jit.ignore
+    def spike(self, x: Tensor) -> Tensor:
+        return _DoubleGaussianSpike.apply(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b = x.shape[1]
+        z = torch.zeros(b, self.hidden_size, dtype=x.dtype, device=x.device)
+        u, v, q = torch.zeros_like(z), torch.zeros_like(z), torch.zeros_like(z)
+        o = torch.zeros(b, self.output_size, dtype=x.dtype, device=x.device)
+        omega = self.omega.abs()
+        p = (-1.0 + torch.sqrt(1.0 - (self.dt * omega) ** 2)) / self.dt
+        b0 = p - self.b_offset.abs()
+        alpha = torch.exp(-1.0 / self.tau_mem.abs())
+        outputs: list[Tensor] = []
+        for t in range(x.shape[0]):
+            drive = torch.cat((x[t], z), dim=1) @ self.weight.t()
+            bt = b0 - q
+            u_new = u + self.dt * (bt * u - omega * v + drive)
+            v = v + self.dt * (omega * u + bt * v)
+            u = u_new
+            z = self.spike(u - self.theta - q)
+            q = self.gamma * q + z
+            o = alpha * o + (1.0 - alpha) * (z @ self.out_weight.t())
+            outputs.append(o)
+        return torch.stack(outputs)
+
+
+# ----------------------------------------------------------------------------- measurement
+
+
+def _peak_rss_reset() -> int:
+    """Reset the process's peak RSS (Linux: clear_refs 5) and return the current RSS in bytes."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _status_kb("VmRSS") * 1024
+    except OSError:
+        return -1
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return -1
+
+
+def _variants(net: RecurrentNetwork, names: list[str]) -> dict[str, Callable[[Tensor], Tensor]]:
+    out: dict[str, Callable[[Tensor], Tensor]] = {}
+    for name in names:
+        if name == "eager":
+            out[name] = lambda x: net(x, plan="eager", keep_spikes=False).outputs
+        elif name == "fast":
+            plan = ForwardPlan("fast", step_fn=make_step(net.neuron), compiled=True, keep_spikes=False)
+            out[name] = lambda x, plan=plan: net(x, plan=plan).outputs
+        elif name == "sparse":
+            plan = ForwardPlan("sparse", update_fn=make_update(net.neuron), compiled=True, keep_spikes=False)
+            out[name] = lambda x, plan=plan: net(x, plan=plan).outputs
+        elif name == "script":
+            out[name] = torch.jit.script(ScriptBRF(net).to(next(net.parameters()).dtype))
+        else:
+            raise SystemExit(f"unknown variant {name!r}")
+    return out
+
+
+def _params_of(fn: Any, net: RecurrentNetwork) -> list[Tensor]:
+    return list(fn.parameters()) if isinstance(fn, torch.jit.ScriptModule) else list(net.parameters())
+
+
+def _fwd_bwd(fn: Any, net: RecurrentNetwork, x: Tensor, y: Tensor) -> tuple[float, list[Tensor]]:
+    params = _params_of(fn, net)
+    for p in params:
+        p.grad = None
+    loss = F.cross_entropy(fn(x)[-1], y)
+    loss.backward()
+    return float(loss), [p.grad for p in params]
+
+
+def equivalence(net64: RecurrentNetwork, x: Tensor, y: Tensor, names: list[str]) -> dict[str, float]:
+    """max |Δ| of the loss and gradients vs eager (float64); script's parameters are in gradscape's order."""
+    fns = _variants(net64, ["eager", *[n for n in names if n != "eager"]])
+    l0, g0 = _fwd_bwd(fns["eager"], net64, x, y)
+    g0 = [g.clone() for g in g0]
+    res = {}
+    for name, fn in fns.items():
+        if name == "eager":
+            continue
+        l1, g1 = _fwd_bwd(fn, net64, x, y)
+        res[name] = max([abs(l0 - l1)] + [float((a - b).abs().max()) for a, b in zip(g0, g1, strict=True)])
+    return res
+
+
+def timing(net: RecurrentNetwork, x: Tensor, y: Tensor, names: list[str], repeats: int) -> dict[str, dict]:
+    fns = _variants(net, names)
+    res: dict[str, dict] = {n: {"wall": [], "cpu": []} for n in names}
+    for name, fn in fns.items():  # cold start and peak memory, one variant at a time
+        base = _peak_rss_reset()
+        t0 = time.perf_counter()
+        _fwd_bwd(fn, net, x, y)
+        res[name]["cold"] = time.perf_counter() - t0
+        res[name]["peak_mb"] = (_status_kb("VmHWM") * 1024 - base) / 2**20 if base >= 0 else float("nan")
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t, c = time.perf_counter(), time.process_time()
+            _fwd_bwd(fn, net, x, y)
+            res[name]["wall"].append(time.perf_counter() - t)
+            res[name]["cpu"].append(time.process_time() - c)
+    return res
+
+
+def evaluate_rows(net: RecurrentNetwork, xs: list[Tensor], repeats: int) -> dict[str, float]:
+    """Seconds per sequence of inference (no gradients), best of ``repeats`` over the batches."""
+    from gradscape.models.plan import plan_forward
+
+    today = plan_forward(net, grad=False, batch=xs[0].shape[1], fast=True, sparse=False, keep_spikes=False)
+    plans = {
+        "eager": ForwardPlan("eager", keep_spikes=False),
+        "fast (today)": today,
+        "sparse": ForwardPlan("sparse", keep_spikes=False, compiled=True),
+    }
+    res = {}
+    with torch.no_grad():
+        for name, plan in plans.items():
+            net(xs[0], plan=plan)  # warm-up (compiles the sparse path's update)
+            best = math.inf
+            for _ in range(repeats):
+                t = time.perf_counter()
+                for x in xs:
+                    net(x, plan=plan)
+                best = min(best, time.perf_counter() - t)
+            res[name] = best / sum(x.shape[1] for x in xs)
+    return res
+
+
+def _busy() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=784, help="T (the first T pixels of each image)")
+    ap.add_argument("--threads", default="1,2", help="comma-separated torch thread counts")
+    ap.add_argument("--repeats", type=int, default=3, help="timed passes per variant and thread count")
+    ap.add_argument("--variants", default="eager,fast,sparse,script")
+    ap.add_argument("--busy", action="store_true", help="also keep one core busy with another process")
+    ap.add_argument(
+        "--eval-batches", type=int, default=2, help="batches timed for the evaluate row (0: none)"
+    )
+    ap.add_argument("--equiv-T", type=int, default=30)
+    ap.add_argument("--checkpoint", default="bundled:smnist-brf")
+    args = ap.parse_args(argv)
+    names = args.variants.split(",")
+
+    net = open_checkpoint(args.checkpoint).model.float().train()
+    split = load_task("smnist").test
+    n = split.inputs.shape[0]
+    idx = torch.arange(args.batch * max(1, args.eval_batches)) % n
+    seqs = split.inputs[idx, : args.steps].transpose(0, 1).contiguous()  # (T, N, 1)
+    labels = split.targets[idx]
+    x, y = seqs[:, : args.batch], labels[: args.batch]
+    with torch.no_grad():
+        density = float(net(x, plan="eager").spikes.mean())
+    load = os.getloadavg()
+    print(
+        f"torch {torch.__version__}; {args.checkpoint} ({net.neuron.name}, H {net.hidden_size}); "
+        f"B {args.batch}, T {args.steps}; spike density {100 * density:.1f} %; "
+        f"load average before {load[0]:.2f} on {os.cpu_count()} CPUs"
+    )
+    torch.set_num_threads(1)
+    net64 = open_checkpoint(args.checkpoint).model.double().train()
+    eq = equivalence(net64, seqs[: args.equiv_T, :8].double(), labels[:8], names)
+    print("exactness (float64, T %d, B 8, max |Δ| loss and gradients vs eager): " % args.equiv_T
+          + ", ".join(f"{k} {v:.1e}" for k, v in eq.items()))  # fmt: skip
+
+    busy_modes = [False, True] if args.busy else [False]
+    for busy in busy_modes:
+        proc = _busy() if busy else None
+        try:
+            for threads in (int(t) for t in args.threads.split(",")):
+                torch.set_num_threads(threads)
+                r = timing(net, x, y, names, args.repeats)
+                ref = min(r["eager"]["wall"]) if "eager" in r else math.nan
+                script = min(r["script"]["wall"]) if "script" in r else math.nan
+                print(f"\n{threads} thread(s){', one core kept busy' if busy else ''}:")
+                print(
+                    f"  {'variant':<7} {'best s':>7} {'median s':>8} {'cpu s':>6} {'eager/x':>7} "
+                    f"{'script/x':>8} {'peak MB':>8} {'cold s':>7}"
+                )
+                for name in names:
+                    w = r[name]["wall"]
+                    print(
+                        f"  {name:<7} {min(w):7.3f} {statistics.median(w):8.3f} {min(r[name]['cpu']):6.2f} "
+                        f"{ref / min(w):7.2f} {script / min(w):8.2f} {r[name]['peak_mb']:8.0f} "
+                        f"{r[name]['cold']:7.1f}",
+                        flush=True,
+                    )
+                if args.eval_batches:
+                    xs = list(seqs.split(args.batch, dim=1))[: args.eval_batches]
+                    ev = evaluate_rows(net, xs, max(1, args.repeats - 1))
+                    print(
+                        f"  evaluate, {len(xs)} batch(es) of {args.batch} timed, EXTRAPOLATED to 10,000 "
+                        "sequences: " + ", ".join(f"{k} {1e4 * v:.1f} s" for k, v in ev.items())
+                    )
+        finally:
+            if proc is not None:
+                proc.kill()
+                proc.wait()
+    load = os.getloadavg()
+    print(
+        f"\nload average after {load[0]:.2f}; x/y columns: best-time ratios (higher: x faster); peak MB: "
+        "resident memory one forward + backward added (VmHWM); cold: first call incl. compilation."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
