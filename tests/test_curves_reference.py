@@ -19,7 +19,7 @@ def test_reference_figures_and_tables_are_written(tmp_path: Path) -> None:
         *write_table2_reference(tmp_path),
     ]
     names = {p.name for p in paths}
-    assert {"fig3_reference.png", "fig3_reference.pdf", "fig4_reference.png", "fig4_reference.pdf"} <= names
+    assert {"fig3.png", "fig3.pdf", "fig4.png", "fig4.pdf"} <= names
     assert {"table2_reference.csv", "table2_reference.md", "table2_rules.csv", "table2_rules.md"} <= names
     for p in paths:
         assert p.stat().st_size > 500, p

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from gradscape.figures.pipeline import FIGURES, generate
-from gradscape.figures.profiles import PROFILES
+from gradscape.figures.profiles import PROFILE_NAMES, PROFILES, REFERENCE_DESCRIPTION
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -23,11 +23,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "Train (or reuse) the runs the figures need and render fig1-fig6, table2.csv/.md and REPORT.md "
             "(paper claims with verdicts reproduced / not reproduced / inconclusive). Profiles: "
             + "; ".join(f"{k}: {v.description}" for k, v in PROFILES.items())
+            + f"; reference: {REFERENCE_DESCRIPTION}"
             + ". Runs are cached by config hash under OUT/runs and resumed when interrupted."
         ),
     )
     p.add_argument(
-        "--profile", choices=tuple(PROFILES), default="quick", help="settings profile (default quick)"
+        "--profile", choices=PROFILE_NAMES, default="quick", help="settings profile (default quick)"
     )
     p.add_argument("--only", help=f"comma-separated subset of {','.join(FIGURES)} (default: all)")
     p.add_argument("--out", required=True, help="output folder (figures, tables, report, run cache)")

@@ -49,7 +49,7 @@ def make_fig3(
 
 
 def make_fig3_reference(out: Path, tasks: Sequence[str] = ("ecg", "shd")) -> list[Path]:
-    """Fig. 3 from the authors' bundled curves → ``fig3_reference.png/.pdf`` in ``out``; returns the
+    """Fig. 3 from the authors' bundled curves → ``fig3.png/.pdf`` in ``out``; returns the
     paths. ECG's 400 epochs are drawn on a log axis (epoch + 1) so its first ten epochs stay visible."""
     groups = bundled_curves(tasks)
     fig, axes = plt.subplots(
@@ -79,4 +79,4 @@ def make_fig3_reference(out: Path, tasks: Sequence[str] = ("ecg", "shd")) -> lis
         "RF = vanilla RF without reset. Dotted line: chance (ECG: majority class per step; SHD: 1/20).",
         width=150,
     )
-    return save_figure(fig, out, "fig3_reference")
+    return save_figure(fig, out, "fig3")

@@ -49,7 +49,7 @@ def make_fig4(
 
 
 def make_fig4_reference(out: Path) -> list[Path]:
-    """Fig. 4 bottom from the authors' bundled curves → ``fig4_reference.png/.pdf`` in ``out``.
+    """Fig. 4 bottom from the authors' bundled curves → ``fig4.png/.pdf`` in ``out``.
 
     S-MNIST: no released curves (a panel says so). PS-MNIST: the five vanilla-RF runs hold only the
     epoch-0 (untrained) test accuracy; each is drawn as a point, with mean ± std, and marked
@@ -107,4 +107,4 @@ def make_fig4_reference(out: Path) -> list[Path]:
         "Fig. 4 bottom were not released.",
         width=150,
     )
-    return save_figure(fig, out, "fig4_reference")
+    return save_figure(fig, out, "fig4")

@@ -17,10 +17,10 @@ from typing import Any
 
 from gradscape.distributed import World, world
 from gradscape.errors import UserError
-from gradscape.figures.profiles import Profile, get_profile
+from gradscape.figures.profiles import REFERENCE_PROFILES, Profile, get_profile
 from gradscape.figures.runner import Runner, run_key
 from gradscape.figures.stats import Curve
-from gradscape.io import atomic_write_json, provenance
+from gradscape.io import atomic_write_json, output_folder, provenance
 from gradscape.models.training_config import TrainConfig, default_config
 
 __all__ = ["FIGURES", "parse_only", "Plan", "plan_runs", "generate"]
@@ -28,15 +28,15 @@ __all__ = ["FIGURES", "parse_only", "Plan", "plan_runs", "generate"]
 FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6")
 
 
-def parse_only(text: str | None) -> tuple[str, ...]:
-    """``"fig3,fig5"`` → ("fig3", "fig5"); None → all figures."""
+def parse_only(text: str | None, allowed: Sequence[str] = FIGURES) -> tuple[str, ...]:
+    """``"fig3,fig5"`` → ("fig3", "fig5"); None → all ``allowed`` figures."""
     if not text:
-        return FIGURES
+        return tuple(allowed)
     names = tuple(dict.fromkeys(s.strip().lower() for s in text.split(",") if s.strip()))
     names = tuple(n if n.startswith("fig") else f"fig{n}" for n in names)
-    bad = [n for n in names if n not in FIGURES]
+    bad = [n for n in names if n not in allowed]
     if bad:
-        raise UserError(f"--only: unknown figure(s) {', '.join(bad)}; choose from {', '.join(FIGURES)}")
+        raise UserError(f"--only: unknown figure(s) {', '.join(bad)}; choose from {', '.join(allowed)}")
     return names
 
 
@@ -173,7 +173,20 @@ def generate(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Make the requested figures into ``out``; returns the summary written to ``summary.json``."""
+    """Make the requested figures into ``out``; returns the summary written to ``summary.json``.
+
+    The ``reference`` profiles train nothing: :func:`gradscape.figures.reference.generate_reference`.
+    """
+    if profile_name in REFERENCE_PROFILES:
+        from gradscape.figures.reference import REFERENCE_FIGURES, generate_reference
+
+        chosen = parse_only(
+            only if isinstance(only, str) or only is None else ",".join(only), REFERENCE_FIGURES
+        )
+        settings = REFERENCE_PROFILES[profile_name]
+        return generate_reference(
+            output_folder(out), chosen, settings=settings, device=device, progress=progress, log=log
+        )
     t0 = time.perf_counter()
     profile = get_profile(profile_name)
     figures = parse_only(only) if isinstance(only, str) or only is None else parse_only(",".join(only))

@@ -15,7 +15,7 @@ from typing import Any
 from gradscape.errors import UserError
 from gradscape.figures.fig1 import Fig1Settings
 
-__all__ = ["Profile", "PROFILES", "get_profile", "FIG4_VARIANTS"]
+__all__ = ["Profile", "PROFILES", "PROFILE_NAMES", "REFERENCE_PROFILES", "get_profile", "FIG4_VARIANTS"]
 
 #: Fig. 4 top: vanilla RF, each addition alone, each pair, all three (= BRF).
 FIG4_VARIANTS = ("rf", "rf+rp", "rf+sr", "rf+db", "rf+rp+sr", "rf+rp+db", "rf+sr+db", "brf")
@@ -140,7 +140,23 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+def _reference_profiles() -> dict[str, Any]:
+    from gradscape.figures.reference import REFERENCE, REFERENCE_SMOKE
+
+    return {"reference": REFERENCE, "reference-smoke": REFERENCE_SMOKE}
+
+
+#: profiles that train nothing: the authors' released models and curves (``figures.reference``)
+REFERENCE_PROFILES = _reference_profiles()
+REFERENCE_DESCRIPTION = (
+    "the BRF authors' released S-/PS-MNIST models and ECG/SHD learning curves, nothing trained "
+    "(about 30 minutes on a 2-core CPU; reference-smoke: its code paths on tiny settings)"
+)
+#: every name ``--profile`` takes
+PROFILE_NAMES = (*PROFILES, *REFERENCE_PROFILES)
+
+
 def get_profile(name: str) -> Profile:
     if name not in PROFILES:
-        raise UserError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+        raise UserError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}")
     return PROFILES[name]

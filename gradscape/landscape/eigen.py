@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -129,6 +129,25 @@ def _finish(
     return EigenPairs(lam, vectors, residuals, which, method, converged, applies + len(vectors), settings)
 
 
+def _invariant_krylov(op: Operator, v0: np.ndarray, m: int) -> tuple[Tensor, Tensor]:
+    """Ritz pairs of ``op`` on span{v0, op v0, …} (at most m vectors; stops when it closes)."""
+    q = torch.from_numpy(v0).to(dtype=op.dtype, device=op.device)
+    basis = [q / q.norm()]
+    for _ in range(m - 1):
+        w = op.apply(basis[-1])
+        for b in basis:  # twice: classical Gram–Schmidt loses orthogonality in one pass
+            w = w - (b @ w) * b
+        for b in basis:
+            w = w - (b @ w) * b
+        if float(w.norm()) <= 1e-10 * max(1.0, float(op.apply(basis[0]).norm())):
+            break
+        basis.append(w / w.norm())
+    Q = torch.stack(basis)  # (j, n)
+    T = Q @ torch.stack([op.apply(b) for b in basis]).T
+    vals, vecs = torch.linalg.eigh((T + T.T) / 2)
+    return vals, vecs.T @ Q
+
+
 def lanczos(
     op: Operator,
     k: int = 1,
@@ -156,11 +175,25 @@ def lanczos(
         return _finish(op, vals[order], vecs.T[order], which, "dense", True, n, settings)
     linop = as_linear_operator(op)
     v0 = np.random.default_rng(seed).standard_normal(n)
+    probe = op.apply(torch.from_numpy(v0).to(dtype=op.dtype, device=op.device))
+    if not bool(torch.isfinite(probe).all()):
+        # A diverging objective (e.g. a gradient that overflows through time) has no curvature to
+        # report: NaN pairs, marked, rather than an ARPACK failure.
+        nan = torch.full((k,), math.nan, dtype=op.dtype, device=op.device)
+        vecs = torch.full((k, n), math.nan, dtype=op.dtype, device=op.device)
+        return EigenPairs(nan, vecs, nan.clone(), which, "non-finite", False, 1, settings)
     if ncv is None:
         ncv = min(n, max(2 * k + 1, 20))
     converged = True
     try:
         vals, vecs = eigsh(linop, k=k, which=which, tol=tol, maxiter=maxiter, ncv=ncv, v0=v0)
+    except ArpackError:
+        # ARPACK gives up when the Krylov space stops growing (info −9 / −9999): an operator of rank
+        # below ncv, such as the Hessian of a loss on a handful of samples. That space is then
+        # invariant, so Rayleigh–Ritz on it is exact: do it with full reorthogonalisation.
+        values, vectors = _invariant_krylov(op, v0, ncv)
+        order = _order(values, which)[:k]
+        return _finish(op, values[order], vectors[order], which, "krylov-breakdown", True, ncv, settings)
     except ArpackNoConvergence as err:
         converged = False
         vals, vecs = err.eigenvalues, err.eigenvectors
