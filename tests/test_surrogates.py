@@ -17,6 +17,7 @@ from gradscape.models.surrogates import (
     Gaussian,
     Triangle,
     get_surrogate,
+    inference_spike,
 )
 
 F64 = torch.float64
@@ -114,3 +115,20 @@ def test_spike_under_torch_compile() -> None:
     assert float(y.detach()) == float(y0.detach()) == float(sum(w * (XS > 0).sum() for w in weights))
     torch.testing.assert_close(g, g0, rtol=0, atol=1e-14)
     torch.testing.assert_close(g, sum(w * s.grad(XS) for w, s in zip(weights, surrogates, strict=True)))
+
+
+@pytest.mark.parametrize("name", list(SURROGATES))
+def test_non_finite_membrane_gives_nan_spike_on_every_path(name: str) -> None:
+    """One inference spike: a diverged membrane (NaN, ±inf) gives a NaN spike whether a derivative
+    is possible (Θ + (F − stopgrad F)) or not (the inference shortcut), never a silent 0 or 1; finite
+    values stay exactly Θ(x)."""
+    s = get_surrogate(name)
+    x = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.0, 2.0, -2.0], dtype=F64)
+    with torch.no_grad():
+        fast = s.spike(x)
+    assert torch.equal(torch.nan_to_num(fast, 7.0), torch.nan_to_num(inference_spike(x), 7.0))
+    slow = s.spike(x.clone().requires_grad_()).detach()
+    mapped = vmap(s.spike)(x)
+    for z in (fast, slow, mapped):
+        assert torch.isnan(z[:3]).all(), z
+        assert z[3:].tolist() == [0.0, 1.0, 0.0]

@@ -48,6 +48,7 @@ never on a tensor's value: use ``where``, ``maximum``, ``clamp`` … for that.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,17 @@ def _pair(a: Any, b: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return _t(a), _t(b)
 
 
+def _unary(fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``fn`` as an op: a plain number argument becomes a tensor of the default dtype first."""
+
+    def op(x: Any) -> torch.Tensor:
+        return fn(_t(x))
+
+    op.__name__ = op.__qualname__ = fn.__name__
+    op.__doc__ = f"``{fn.__name__}`` of x (torch)."
+    return staticmethod(op)
+
+
 def _is_switch(c: Any) -> bool:
     return isinstance(c, bool | np.bool_)
 
@@ -117,46 +129,19 @@ class TorchOps:
     def __init__(self, surrogate: str | Surrogate = "double-gaussian") -> None:
         self.surrogate = get_surrogate(surrogate)
 
-    @staticmethod
-    def sqrt(x: Any) -> torch.Tensor:
-        return torch.sqrt(_t(x))
-
-    @staticmethod
-    def exp(x: Any) -> torch.Tensor:
-        return torch.exp(_t(x))
-
-    @staticmethod
-    def log(x: Any) -> torch.Tensor:
-        return torch.log(_t(x))
-
-    @staticmethod
-    def abs(x: Any) -> torch.Tensor:
-        return torch.abs(_t(x))
-
-    @staticmethod
-    def cos(x: Any) -> torch.Tensor:
-        return torch.cos(_t(x))
-
-    @staticmethod
-    def sin(x: Any) -> torch.Tensor:
-        return torch.sin(_t(x))
-
-    @staticmethod
-    def tanh(x: Any) -> torch.Tensor:
-        return torch.tanh(_t(x))
-
-    @staticmethod
-    def sigmoid(x: Any) -> torch.Tensor:
-        return torch.sigmoid(_t(x))
-
-    @staticmethod
-    def softplus(x: Any) -> torch.Tensor:
-        # β = 1; torch returns x itself for x > 20, within ln(1 + e⁻²⁰) ≈ 2e-9 of ln(1 + eˣ).
-        return F.softplus(_t(x))
-
-    @staticmethod
-    def relu(x: Any) -> torch.Tensor:
-        return torch.relu(_t(x))
+    sqrt = _unary(torch.sqrt)
+    exp = _unary(torch.exp)
+    log = _unary(torch.log)
+    abs = _unary(torch.abs)
+    cos = _unary(torch.cos)
+    sin = _unary(torch.sin)
+    tanh = _unary(torch.tanh)
+    sigmoid = _unary(torch.sigmoid)
+    # β = 1; torch returns x itself for x > 20, within ln(1 + e⁻²⁰) ≈ 2e-9 of ln(1 + eˣ).
+    softplus = _unary(F.softplus)
+    relu = _unary(torch.relu)
+    zeros_like = _unary(torch.zeros_like)
+    ones_like = _unary(torch.ones_like)
 
     @staticmethod
     def maximum(a: Any, b: Any) -> torch.Tensor:
@@ -178,14 +163,6 @@ class TorchOps:
         if _is_switch(cond):
             return a if cond else b
         return torch.where(_t(cond), *_pair(a, b))
-
-    @staticmethod
-    def zeros_like(x: Any) -> torch.Tensor:
-        return torch.zeros_like(_t(x))
-
-    @staticmethod
-    def ones_like(x: Any) -> torch.Tensor:
-        return torch.ones_like(_t(x))
 
     @staticmethod
     def stop_gradient(x: torch.Tensor) -> torch.Tensor:

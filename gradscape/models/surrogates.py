@@ -4,12 +4,14 @@ A spike is ``z = Θ(x)`` (Heaviside, ``Θ(0) = 0``). Its derivative is replaced 
 ``SG(x)``. Every surrogate here is defined through its *primitive* ``F`` (``F' = SG``) and the spike is
 computed as
 
-    z = Θ(x) + (F(x) − stopgrad(F(x)))
+    z = Θ(x) + (x − x) + (F(x) − stopgrad(F(x)))
 
-whose value is exactly ``Θ(x)`` and whose derivative is ``SG(x)``. Because this uses only ordinary
-differentiable torch operations (no ``autograd.Function``), it works unchanged under ``torch.func``
-(``jacrev``, ``jacfwd``, ``vmap``), ``torch.compile`` and double backward; the second derivative that
-Hessian-vector products see is the analytic ``SG'(x)``, also exposed as :meth:`Surrogate.grad2`.
+whose value is exactly ``Θ(x)`` for finite x (NaN for a non-finite x: a diverged membrane is never
+a silent 0 or 1; :func:`inference_spike` is the same without F, for inference) and whose derivative
+is ``SG(x)``. Because this uses only ordinary differentiable torch operations (no
+``autograd.Function``), it works unchanged under ``torch.func`` (``jacrev``, ``jacfwd``, ``vmap``),
+``torch.compile`` and double backward; the second derivative that Hessian-vector products see is
+the analytic ``SG'(x)``, also exposed as :meth:`Surrogate.grad2`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "SURROGATES",
     "get_surrogate",
     "heaviside",
+    "inference_spike",
     "derivative_possible",
 ]
 
@@ -39,6 +42,17 @@ __all__ = [
 def heaviside(x: Tensor) -> Tensor:
     """Θ(x) = 1 if x > 0 else 0, in x's dtype."""
     return (x > 0).to(x.dtype)
+
+
+def inference_spike(x: Tensor) -> Tensor:
+    """The spike when no derivative is needed: Θ(x), and NaN where x is NaN or infinite.
+
+    ``Θ(x) + (x − x)``: (x − x) is 0 for finite x, so the value is exactly Θ(x), and NaN for a
+    non-finite membrane, as :meth:`Surrogate.spike` gives on its differentiable path. The one
+    inference spike of the package (evaluation, landscapes): a diverged network yields NaN there
+    too, never silent zeros (a bare Θ(NaN) is 0, Θ(inf) is 1).
+    """
+    return heaviside(x) + (x - x)
 
 
 def derivative_possible(x: Tensor) -> bool:
@@ -79,9 +93,9 @@ class Surrogate:
         if not derivative_possible(x):
             # Plain inference (evaluation, landscapes without vmap): the primitive's erf would be
             # computed only to cancel out, and it costs about half of an evaluation's time.
-            return heaviside(x)
+            return inference_spike(x)
         f = self.primitive(x)
-        return heaviside(x) + (f - f.detach())
+        return inference_spike(x) + (f - f.detach())
 
     @property
     def name(self) -> str:
