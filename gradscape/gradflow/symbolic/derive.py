@@ -216,6 +216,7 @@ def derive(
         membrane_block=J_sub.extract(idx, idx),
         state_fields=state_fields,
         membrane_fields=tuple(state_fields[i] for i in idx),
+        membrane_index=tuple(idx),
         constants=constants,
         positive=positive,
         surrogate=get_surrogate(surrogate),

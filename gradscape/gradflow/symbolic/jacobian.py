@@ -59,6 +59,8 @@ class SymbolicJacobian:
     membrane_block: sympy.Matrix
     state_fields: tuple[str, ...] = ()
     membrane_fields: tuple[str, ...] = ()
+    #: positions of ``membrane_fields`` in ``state_fields`` (from neuron_facts.membrane_indices)
+    membrane_index: tuple[int, ...] = ()
     constants: dict[str, Any] = field(default_factory=dict)
     positive: bool = True
     surrogate: Surrogate = field(default_factory=lambda: get_surrogate("double-gaussian"))
@@ -82,9 +84,6 @@ class SymbolicJacobian:
             return self.J
         raise _unknown(which)
 
-    def _membrane_index(self) -> list[int]:
-        return [self.state_fields.index(f) for f in self.membrane_fields]
-
     def real_matrix(self, which: str = "full") -> sympy.Matrix:
         """Like :meth:`matrix` but with real (not positive) parameter symbols and the previous state
         and input left symbolic: what :meth:`lambdify_torch` evaluates."""
@@ -95,7 +94,7 @@ class SymbolicJacobian:
         if which == "sub":
             return sub
         if which == "membrane":
-            idx = self._membrane_index()
+            idx = list(self.membrane_index)
             return sub.extract(idx, idx)
         raise _unknown(which)
 
