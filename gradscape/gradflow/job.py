@@ -82,10 +82,10 @@ def _boundary(params: dict, x_name: str, x_values: np.ndarray, y_name: str) -> A
 
 
 def _symbolic(
-    neuron: Any, params: dict | None, job: SpectrumJob, out: Path, text: list[str] | None
+    neuron: Any, point: PointSpectrum | None, job: SpectrumJob, out: Path, text: list[str] | None
 ) -> tuple[dict[str, Any], list[str]]:
     """jacobian_<neuron>.txt / .tex: the general symbolic J and, with ``job.symbolic``, J at the
-    evaluation point (the numbers themselves are in result.json, from torch)."""
+    evaluation ``point`` (the numbers themselves are in result.json, from torch)."""
     from gradscape.gradflow.symbolic import derive
     from gradscape.io import atomic_write_text
     from gradscape.models.neurons import NEURONS
@@ -110,9 +110,10 @@ def _symbolic(
         if builtin:
             # the general derivation of a built-in neuron depends on nothing else: reuse it in-process
             _SYMBOLIC_CACHE[key] = (body, tex, sym)
-    if params is not None and job.symbolic:
-        state = job.state or None
-        at = derive(neuron, params=params, state=state, x=job.input_current if state else None)
+    if point is not None and job.symbolic:
+        # the given state, or the resting state that replaced a firing zero state
+        state = dict(job.state) or (point.state if point.zero_state_fires else None)
+        at = derive(neuron, params=point.params, state=state, x=job.input_current if state else None)
         body += "\n\n=== at the evaluation point ===\n" + at.to_text(job.timeout)
         tex += "\n% === at the evaluation point ===\n" + at.to_latex(job.timeout)
     name = neuron.name.replace("+", "_").replace("/", "_")
@@ -199,7 +200,7 @@ def run_spectrum(job: SpectrumJob) -> SpectrumResult:
     point = point_spectrum(neuron, params, job.state or None, x=job.input_current, defaulted=defaulted)
     text = _point_lines(point)
     symbolic: dict[str, Any] = {}
-    sym, sym_files = _symbolic(neuron, params, job, out, text)
+    sym, sym_files = _symbolic(neuron, point, job, out, text)
     symbolic[neuron.name] = sym
     for ck, _ in loaded:
         if ck.model.neuron.name != neuron.name:
