@@ -509,3 +509,22 @@ def test_float_branch_needs_its_constant_to_stay_a_number() -> None:
     assert set(jac.param_symbols) == {"tau", "theta"} and jac.constants["leak"] == sympy.Rational(1, 2)
     with pytest.raises(UserError, match="no parameter"):
         derive(FLOW, symbolic_constants=["lek"])
+
+
+def test_kinks_agree_between_symbolic_and_the_numeric_route() -> None:
+    """gradflow's numeric per-neuron J_t (forward-mode AD on a whole layer) equals the lambdified
+    symbolic J at relu's kink u = 0 and off it, with and without the spike path."""
+    from gradscape.gradflow.jacobians import neuron_jacobians
+
+    u = torch.tensor([0.0, 0.0, 0.4, -0.3], dtype=torch.float64)
+    w = torch.tensor([0.2, -0.1, 0.3, 0.0], dtype=torch.float64)
+    x = torch.tensor([0.1, 0.9, 0.6, 1.2], dtype=torch.float64)  # some spike arguments near 0
+    tau = torch.tensor([8.0, 3.0, 20.0, 5.0], dtype=torch.float64)
+    params = FLOW.make_params({"tau": tau})
+    jac = derive(FLOW)
+    for sub, which in ((True, "sub"), (False, "full")):
+        numeric = neuron_jacobians(FLOW, x, FlowState(u, w), params, subthreshold=sub)
+        symbolic = jac.lambdify_torch(which)({"u": u, "w": w}, x, {"tau": tau})
+        # 1e-14: float64 rounding of the same products
+        assert torch.allclose(numeric, symbolic, rtol=0, atol=1e-14), (which, numeric, symbolic)
+        assert numeric[:2, 1, 0].tolist() == [0.0, 0.0]  # relu′(0) = 0 at the kink
