@@ -113,6 +113,9 @@ def derive(
     ``symbolic_constants=True`` makes them symbols too, or a collection of field names makes only
     those symbols (booleans always stay values: they select the variant; a step that branches on a
     float constant, ``if p.leak > 0``, needs that constant to stay a number, so name the others).
+    Constants reach the step as those exact sympy numbers: ``<``/``>`` comparisons, ``if`` on them
+    and ``math.cos(p.phase)`` work as with floats, but ``p.dt == 0.01`` is False (1/100 is not the
+    binary float 0.01) and ``isinstance(p.dt, float)`` fails: switch on a bool field instead.
     ``params`` fixes any parameter field to a number; ``state`` and ``x`` substitute numbers for
     s_{t−1} fields and the input in the displayed matrices *after* differentiating. ``surrogate``
     is what σ means when a numeric value is needed.
