@@ -32,7 +32,7 @@ from gradscape.errors import UserError
 from gradscape.models.fastpath import eager_update, make_update
 from gradscape.models.neurons import Distribution, Neuron, Normal, get_neuron, parse_distribution
 from gradscape.models.ops import TorchOps
-from gradscape.models.plan import ForwardPlan, as_plan
+from gradscape.models.plan import ForwardPlan, as_plan, auto_plan
 from gradscape.models.sparse import SparseProduct, SparseTraining, sparse_possible, sparse_training_possible
 from gradscape.models.surrogates import Surrogate
 
@@ -283,17 +283,22 @@ class RecurrentNetwork(nn.Module):
         state: NetState | None = None,
         **legacy: Any,
     ) -> RunOutput:
-        """Run the network over ``inputs`` (T, B, I) along ``plan`` (:mod:`gradscape.models.plan`:
-        ``eager`` by default; choose one with :func:`~gradscape.models.plan.plan_forward`).
+        """Run the network over ``inputs`` (T, B, I) along ``plan`` (:mod:`gradscape.models.plan`;
+        choose one with :func:`~gradscape.models.plan.plan_forward`). Without a plan (and without the
+        legacy flags) :func:`~gradscape.models.plan.auto_plan` chooses: the eager loop for small
+        steps, the spike-sparse path (gradients included, nothing compiled) for large CPU steps of a
+        spiking neuron, the dense fast path for other large steps.
 
         ``fast`` precomputes W_in i_t for all t in one matmul and applies the readout after the
         loop (mathematically the same; floating-point sums differ in order); the plan's ``step_fn``
-        replaces its hidden-layer update (the compiled step). ``sparse`` (inference on a CPU) takes
-        the fast path's structure but computes W_rec z_{t−1} and W_out z_t from the nonzero entries
-        of z only (:mod:`gradscape.models.sparse`), with the neuron update compiled by
-        :func:`~gradscape.models.fastpath.make_update` (the plan's ``update_fn`` replaces it). Where
-        it cannot apply (gradients, ``torch.func`` transforms, other devices) the dense fast path
-        runs instead. ``state`` continues from a previous state (truncated BPTT); ``record`` keeps
+        replaces its hidden-layer update (the compiled step). ``sparse`` (on a CPU) takes the fast
+        path's structure but computes W_rec z_{t−1} and W_out z_t from the nonzero entries of z only
+        (:mod:`gradscape.models.sparse`), under autograd also their weight gradients
+        (:class:`~gradscape.models.sparse.SparseTraining`), with the plan's ``update_fn`` as the
+        neuron update (default: compiled by :func:`~gradscape.models.fastpath.make_update` for
+        inference; eager, or compiled if the plan says ``compiled``, under autograd). Where it cannot
+        apply (``torch.func`` transforms, forward-mode AD, other devices) the dense fast path runs
+        instead. ``state`` continues from a previous state (truncated BPTT); ``record`` keeps
         every step's neuron state.
 
         A plan with ``keep_spikes=False`` returns ``spikes=None`` instead of the (T, B, H) outputs:
@@ -303,7 +308,11 @@ class RecurrentNetwork(nn.Module):
         """
         if inputs.dim() != 3 or inputs.shape[-1] != self.input_size:
             raise UserError(f"inputs must be (T, B, {self.input_size}); got {tuple(inputs.shape)}")
-        chosen = as_plan(plan, **legacy)
+        if plan is None and not set(legacy) - {"keep_spikes"}:
+            grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+            chosen = auto_plan(self, inputs, grad=grad, keep_spikes=bool(legacy.get("keep_spikes", True)))
+        else:
+            chosen = as_plan(plan, **legacy)
         keep_spikes = chosen.keep_spikes
         p = self.net_params()
         s = self.initial_state(inputs.shape[1]) if state is None else state

@@ -5,11 +5,15 @@ Three paths compute the same recurrence (they differ only in floating-point summ
 - ``eager``: the plain step loop, x_t = W [i_t ; z_{t−1}] then the neuron's ``step`` (the reference).
 - ``fast``: W_in i_t for all t in one GEMM, the readout after the loop; optionally the hidden update
   compiled (:func:`~gradscape.models.fastpath.make_step`), with its backward.
-- ``sparse``: inference only, on a CPU: W_rec z_{t−1} and W_out z_t from the nonzero outputs
-  (:mod:`gradscape.models.sparse`) with the neuron update compiled.
+- ``sparse``: on a CPU, W_rec z_{t−1} and W_out z_t from the nonzero outputs
+  (:mod:`gradscape.models.sparse`); under autograd also the weight gradients Σ_t δ_tᵀ z_{t−1} from
+  them (:class:`~gradscape.models.sparse.SparseTraining`, exact incl. ``create_graph``); the neuron
+  update compiled or not. Under ``torch.func`` transforms, forward-mode AD, other devices or dtypes
+  numpy cannot view, the forward takes the dense fast path instead.
 
 :func:`plan_forward` is the one place that chooses among them from the device, the batch, whether
-gradients are needed and what the caller allows; :meth:`RecurrentNetwork.forward` takes the plan.
+gradients are needed and what the caller allows; :meth:`RecurrentNetwork.forward` takes the plan, and
+with no plan asks :func:`auto_plan` (never compiles: no cold start, and double backward works).
 Every result that depends on the path records :meth:`ForwardPlan.describe`.
 """
 
@@ -23,13 +27,14 @@ import torch
 
 from gradscape.errors import UserError
 
-__all__ = ["ForwardPlan", "PATHS", "SPARSE_MIN_STEP_BYTES", "plan_forward", "as_plan"]
+__all__ = ["ForwardPlan", "PATHS", "SPARSE_MIN_STEP_BYTES", "plan_forward", "auto_plan", "as_plan"]
 
 PATHS = ("eager", "fast", "sparse")
 
 #: The smallest per-step state (batch · hidden · element size) at which the spike-sparse path is
 #: chosen on a CPU: below it the fixed cost of locating nonzeros outweighs the skipped products
-#: (``benchmarks/bench_landscape.py``; the landscape evaluates such points one at a time).
+#: (``benchmarks/bench_landscape.py``; the landscape evaluates such points one at a time). Training
+#: uses the same size (``benchmarks/bench_train.py``: B 256, H 256 float32 is at the threshold).
 SPARSE_MIN_STEP_BYTES = 256 << 10
 
 
@@ -58,7 +63,8 @@ _LEGACY = ("fast", "sparse", "step_fn", "update_fn", "keep_spikes")
 
 
 def as_plan(plan: ForwardPlan | str | None, **legacy: Any) -> ForwardPlan:
-    """A :class:`ForwardPlan` from a plan, a path name or None (eager).
+    """A :class:`ForwardPlan` from a plan, a path name or None (eager; the network's forward asks
+    :func:`auto_plan` instead when neither a plan nor a legacy path flag is given).
 
     ``legacy`` takes the keyword flags ``forward`` had before plans (``fast``, ``sparse``,
     ``step_fn``, ``update_fn``, ``keep_spikes``) and turns them into the same plan.
@@ -88,23 +94,23 @@ def plan_forward(
     device: torch.device | str | None = None,
     fast: bool = True,
     compile: bool = False,
-    sparse: bool = False,
+    sparse: bool = True,
     keep_spikes: bool = True,
 ) -> ForwardPlan:
     """The path for ``model`` on ``batch`` sequences on ``device`` (default: where its weights are).
 
-    ``fast=False`` asks for the eager loop. ``compile`` compiles the fast path's hidden update (with
-    its backward: training). ``sparse`` allows the spike-sparse path, taken when no gradient is
-    needed, on a CPU, for a spiking neuron, when one step's state is at least
-    :data:`SPARSE_MIN_STEP_BYTES`; otherwise the dense fast path runs.
+    ``fast=False`` asks for the eager loop. ``compile`` compiles the neuron update (with its backward
+    when ``grad``); without it nothing is compiled. ``sparse`` (default) allows the spike-sparse path,
+    taken on a CPU, for a spiking neuron, when one step's state is at least
+    :data:`SPARSE_MIN_STEP_BYTES`, with or without gradients; otherwise the dense fast path runs.
     """
     first = next(model.parameters())
     dev = torch.device(device) if device is not None else first.device
-    hidden = int(getattr(model, "hidden_size", 0))
-    spiking = bool(getattr(getattr(model, "neuron", None), "spiking", False))  # an LSTM's outputs are dense
-    large = batch is not None and batch * hidden * first.element_size() >= SPARSE_MIN_STEP_BYTES
-    if sparse and not grad and dev.type == "cpu" and spiking and large:
-        return ForwardPlan("sparse", keep_spikes=keep_spikes, compiled=True)
+    if sparse and _sparse_pays(model, batch, dev, first.element_size()):
+        from gradscape.models.fastpath import eager_update, make_update
+
+        update = make_update(model.neuron) if compile else eager_update
+        return ForwardPlan("sparse", update_fn=update, keep_spikes=keep_spikes, compiled=compile)
     if not fast:
         return ForwardPlan("eager", keep_spikes=keep_spikes)
     if compile:
@@ -113,3 +119,26 @@ def plan_forward(
         step_fn = make_step(model.neuron, compile=True)
         return ForwardPlan("fast", step_fn=step_fn, keep_spikes=keep_spikes, compiled=True)
     return ForwardPlan("fast", keep_spikes=keep_spikes)
+
+
+def auto_plan(model: Any, inputs: torch.Tensor, *, grad: bool, keep_spikes: bool = True) -> ForwardPlan:
+    """The path ``model(inputs)`` takes without a plan: nothing compiled; the spike-sparse path
+    (gradients included) where :func:`plan_forward` would take it, the dense fast path for other
+    large steps, the eager loop for small ones (where the paths cost the same and the eager loop is
+    the reference)."""
+    first = next(model.parameters())
+    batch = inputs.shape[1]
+    if _sparse_pays(model, batch, inputs.device, first.element_size()):
+        from gradscape.models.fastpath import eager_update
+
+        return ForwardPlan("sparse", update_fn=eager_update, keep_spikes=keep_spikes)
+    if batch * int(getattr(model, "hidden_size", 0)) * first.element_size() >= SPARSE_MIN_STEP_BYTES:
+        return ForwardPlan("fast", keep_spikes=keep_spikes)
+    return ForwardPlan("eager", keep_spikes=keep_spikes)
+
+
+def _sparse_pays(model: Any, batch: int | None, dev: torch.device, element_size: int) -> bool:
+    hidden = int(getattr(model, "hidden_size", 0))
+    spiking = bool(getattr(getattr(model, "neuron", None), "spiking", False))  # an LSTM's outputs are dense
+    large = batch is not None and batch * hidden * element_size >= SPARSE_MIN_STEP_BYTES
+    return dev.type == "cpu" and spiking and large

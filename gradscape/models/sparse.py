@@ -164,6 +164,9 @@ def sparse_training_possible(*tensors: Tensor) -> bool:
 #: Default fraction of nonzeros above which a training product falls back to the dense one
 #: (read at construction, so tests may force either branch).
 TRAINING_MAX_DENSITY = 0.3
+#: The same for the deferred weight gradient Zᵀ G over a chunk of steps (one large dense GEMM is
+#: more efficient per multiply-add than the per-step products, so its break-even is lower).
+WEIGHT_GRAD_MAX_DENSITY = 0.3
 
 
 class SparseTraining:
@@ -186,6 +189,7 @@ class SparseTraining:
         self.split = split
         self.chunk = chunk
         self.max_density = max_density
+        self.weight_density: float | None = None
         self.product = SparseProduct(self.detached, batch, max_density)
         self.zs: list[Tensor] = []
         self.ring: Tensor | None = None
@@ -228,7 +232,9 @@ class SparseTraining:
                 self.ring[k].zero_()
         g = self.ring[:n].reshape(-1, self.ring.shape[-1])
         z = torch.stack(self.zs[start : start + n]).reshape(-1, self.detached.shape[0])
-        part = transposed_product(z, g, self.max_density)
+        part = transposed_product(
+            z, g, WEIGHT_GRAD_MAX_DENSITY if self.weight_density is None else self.weight_density
+        )
         self.grad = part if self.grad is None else self.grad.add_(part)
         self.written = [False] * self.chunk
 
