@@ -242,3 +242,33 @@ def test_no_reference_cycle_keeps_a_pass_alive(monkeypatch: pytest.MonkeyPatch) 
         assert seen and seen[0]() is None
     finally:
         gc.enable()
+
+
+def test_plan_forward_and_auto_plan_policy() -> None:
+    from gradscape.models.plan import SPARSE_MIN_STEP_BYTES, auto_plan, plan_forward
+
+    net = RecurrentNetwork("brf", 1, 64, 10)  # float32: 4 bytes per value
+    big = SPARSE_MIN_STEP_BYTES // (64 * 4)
+    for grad_ in (False, True):
+        plan = plan_forward(net, grad=grad_, batch=big)
+        assert plan.path == "sparse" and plan.update_fn is eager_update and not plan.compiled
+        assert plan_forward(net, grad=grad_, batch=big - 1).path == "fast"
+        assert plan_forward(net, grad=grad_, batch=big, sparse=False).path == "fast"
+        assert plan_forward(net, grad=grad_, batch=big, device="cuda").path == "fast"
+    compiled = plan_forward(net, grad=True, batch=big, compile=True)
+    assert compiled.compiled and compiled.update_fn is make_update(net.neuron)
+    assert plan_forward(RecurrentNetwork("lstm", 1, 64, 10), grad=True, batch=big).path == "fast"
+    x = torch.zeros(3, big, 1)
+    assert auto_plan(net, x, grad=True).path == "sparse"
+    assert auto_plan(net, x[:, : big - 1], grad=True).path == "eager"  # small: the reference loop
+    assert auto_plan(RecurrentNetwork("lstm", 1, 64, 10), x, grad=True).path == "fast"
+
+
+def test_model_without_a_plan_takes_the_sparse_path_at_large_steps(counted: dict[str, int]) -> None:
+    # B·H·8 bytes = 256 KiB: the default forward is the spike-sparse one, gradients equal the eager loop's
+    net = _net("brf", hidden=128)
+    x = _x(t=9, b=256)
+    g_ref = _grads(net, x, "eager")
+    counted.update(forward=0, weight=0)
+    _close(_grads(net, x, None), g_ref)
+    assert counted["forward"] == 10
