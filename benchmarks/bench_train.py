@@ -31,7 +31,6 @@ Exactness: float64, T = ``--equiv-T``: max |Δ| of the loss and every gradient, 
     python benchmarks/bench_train.py --batch 32 --steps 64 --repeats 2 --eval-batches 1   # quick check
 """
 
-
 import argparse
 import math
 import os
@@ -224,6 +223,51 @@ def evaluate_rows(net: RecurrentNetwork, xs: list[Tensor], repeats: int) -> dict
     return res
 
 
+def break_even(net: RecurrentNetwork, x: Tensor, y: Tensor, gains: list[float], repeats: int) -> None:
+    """Spike density vs the cost of one forward + backward (process CPU time, best of ``repeats``):
+    the sparse path with every product from the nonzeros (density caps 1), the same path with every
+    product dense (caps 0), and the compiled dense fast path. The input is scaled by each gain to
+    move the density; where "all sparse" and "all dense" cross is the break-even."""
+    from gradscape.models import sparse as sp
+
+    update = make_update(net.neuron)
+    fast = ForwardPlan("fast", step_fn=make_step(net.neuron), compiled=True, keep_spikes=False)
+    plan = ForwardPlan("sparse", update_fn=update, compiled=True, keep_spikes=False)
+    caps = (sp.TRAINING_MAX_DENSITY, sp.WEIGHT_GRAD_MAX_DENSITY)
+    print(f"\nbreak-even ({torch.get_num_threads()} thread(s), CPU s per forward + backward):")
+    print(f"  {'gain':>5} {'density %':>9} {'all sparse':>10} {'all dense':>9} {'default':>8} {'fast':>6}")
+    try:
+        for gain in gains:
+            xg = x * gain
+            with torch.no_grad():
+                density = float(net(xg, plan="eager").spikes.mean())
+            row = {}
+            for name, cap in (("all sparse", 1.0), ("all dense", 0.0), ("default", None), ("fast", None)):
+                if cap is not None:
+                    sp.TRAINING_MAX_DENSITY = sp.WEIGHT_GRAD_MAX_DENSITY = cap
+                else:
+                    sp.TRAINING_MAX_DENSITY, sp.WEIGHT_GRAD_MAX_DENSITY = caps
+                fn = (
+                    (lambda v: net(v, plan=fast).outputs)
+                    if name == "fast"
+                    else (lambda v: net(v, plan=plan).outputs)
+                )
+                _fwd_bwd(fn, net, xg, y)  # warm-up
+                best = math.inf
+                for _ in range(repeats):
+                    c = time.process_time()
+                    _fwd_bwd(fn, net, xg, y)
+                    best = min(best, time.process_time() - c)
+                row[name] = best
+            print(
+                f"  {gain:5.2f} {100 * density:9.1f} {row['all sparse']:10.3f} {row['all dense']:9.3f} "
+                f"{row['default']:8.3f} {row['fast']:6.3f}",
+                flush=True,
+            )
+    finally:
+        sp.TRAINING_MAX_DENSITY, sp.WEIGHT_GRAD_MAX_DENSITY = caps
+
+
 def _busy() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
@@ -241,6 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--equiv-T", type=int, default=30)
     ap.add_argument("--checkpoint", default="bundled:smnist-brf")
+    ap.add_argument("--offset", type=int, default=0, help="first pixel of the T-step window")
+    ap.add_argument(
+        "--break-even",
+        default="",
+        help="comma-separated input gains: print spike density vs sparse/dense cost (1 thread) and stop",
+    )
     args = ap.parse_args(argv)
     names = args.variants.split(",")
 
@@ -248,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     split = load_task("smnist").test
     n = split.inputs.shape[0]
     idx = torch.arange(args.batch * max(1, args.eval_batches)) % n
-    seqs = split.inputs[idx, : args.steps].transpose(0, 1).contiguous()  # (T, N, 1)
+    seqs = split.inputs[idx, args.offset : args.offset + args.steps].transpose(0, 1).contiguous()  # (T, N, 1)
     labels = split.targets[idx]
     x, y = seqs[:, : args.batch], labels[: args.batch]
     with torch.no_grad():
@@ -260,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         f"load average before {load[0]:.2f} on {os.cpu_count()} CPUs"
     )
     torch.set_num_threads(1)
+    if args.break_even:
+        break_even(net, x, y, [float(g) for g in args.break_even.split(",")], args.repeats)
+        return 0
     net64 = open_checkpoint(args.checkpoint).model.double().train()
     eq = equivalence(net64, seqs[: args.equiv_T, :8].double(), labels[:8], names)
     print("exactness (float64, T %d, B 8, max |Δ| loss and gradients vs eager): " % args.equiv_T

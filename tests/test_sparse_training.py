@@ -86,6 +86,7 @@ def test_gradients_equal_the_eager_loop(
 ) -> None:
     if force:  # sparse products even where the default density cap would take the dense ones
         monkeypatch.setattr(sparse_module, "TRAINING_MAX_DENSITY", 1.0)
+        monkeypatch.setattr(sparse_module, "WEIGHT_GRAD_MAX_DENSITY", 1.0)
     net = _net(kind)
     x = _x()
     with torch.no_grad():
@@ -103,6 +104,7 @@ def test_gradients_equal_the_eager_loop(
 
 def test_gradients_with_a_mask_and_graded_z(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sparse_module, "TRAINING_MAX_DENSITY", 1.0)
+    monkeypatch.setattr(sparse_module, "WEIGHT_GRAD_MAX_DENSITY", 1.0)
     net = _net("alif", mask=True)
     x = _x()
     # a graded, nonzero initial output z_0 (and a state carrying gradients in): products must

@@ -161,12 +161,14 @@ def sparse_training_possible(*tensors: Tensor) -> bool:
     )
 
 
-#: Default fraction of nonzeros above which a training product falls back to the dense one
-#: (read at construction, so tests may force either branch).
-TRAINING_MAX_DENSITY = 0.3
-#: The same for the deferred weight gradient Zᵀ G over a chunk of steps (one large dense GEMM is
-#: more efficient per multiply-add than the per-step products, so its break-even is lower).
-WEIGHT_GRAD_MAX_DENSITY = 0.3
+#: Fraction of a step's nonzeros above which a training product (forward W_rec z, W_out z) falls
+#: back to the dense one, and the same for the deferred weight gradient Zᵀ G of a chunk of steps.
+#: Measured end to end (``benchmarks/bench_train.py --break-even``: BRF, B 256, H 256, T 100,
+#: 1 thread, 2-core EPYC under load ≈ 3): all-sparse and all-dense products cost the same at about
+#: 13 % spike density; at 7 % sparse is 4 % faster, at 0.6 % 20 %. Module-level so tests can force
+#: either branch (read when a pass starts).
+TRAINING_MAX_DENSITY = 0.15
+WEIGHT_GRAD_MAX_DENSITY = 0.15
 
 
 class SparseTraining:
@@ -189,11 +191,12 @@ class SparseTraining:
         self.split = split
         self.chunk = chunk
         self.max_density = max_density
-        self.weight_density: float | None = None
+        self.weight_density = WEIGHT_GRAD_MAX_DENSITY
         self.product = SparseProduct(self.detached, batch, max_density)
         self.zs: list[Tensor] = []
         self.ring: Tensor | None = None
         self.written = [False] * chunk
+        self.pending = 0
         self.grad: Tensor | None = None
 
     def handle(self) -> Tensor:
@@ -218,6 +221,7 @@ class SparseTraining:
             else:
                 part.copy_(g)
         self.written[t % self.chunk] = True
+        self.pending = t - t % self.chunk
         if t % self.chunk == 0:
             self.flush(t)
         return slot
@@ -232,16 +236,14 @@ class SparseTraining:
                 self.ring[k].zero_()
         g = self.ring[:n].reshape(-1, self.ring.shape[-1])
         z = torch.stack(self.zs[start : start + n]).reshape(-1, self.detached.shape[0])
-        part = transposed_product(
-            z, g, WEIGHT_GRAD_MAX_DENSITY if self.weight_density is None else self.weight_density
-        )
+        part = transposed_product(z, g, self.weight_density)
         self.grad = part if self.grad is None else self.grad.add_(part)
         self.written = [False] * self.chunk
 
     def take(self) -> Tensor | None:
         """∂L/∂A accumulated by this backward pass (None: no deferred part), and reset."""
         if any(self.written):  # a chunk whose first step was not reached (cannot happen; be exact)
-            self.flush(0)
+            self.flush(self.pending)
         grad, self.grad = self.grad, None
         return grad
 
