@@ -13,6 +13,6 @@ THREADS = int(os.environ.get("GRADSCAPE_TEST_THREADS", "1"))
 os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 os.environ.setdefault("MKL_NUM_THREADS", str(THREADS))
 
-import torch
+import torch  # noqa: E402  (after the environment: OpenMP reads it when torch loads)
 
 torch.set_num_threads(THREADS)

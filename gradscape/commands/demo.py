@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gradscape.commands.argtypes import int_at_least, threads
 from gradscape.errors import UserError
 
 
@@ -20,15 +21,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda, cuda:N")
-    p.add_argument("--sample", type=int, default=0, help="test sequence shown in the prediction panel")
+    p.add_argument(
+        "--sample",
+        type=int_at_least(0),
+        default=0,
+        help="test sequence shown in the prediction panel (0 … 140: the bundled ECG test set)",
+    )
     p.add_argument(
         "--threads",
-        type=int,
+        type=threads,
         default=1,
         help="torch CPU threads (default 1: the 36-neuron models are too small to gain from more, "
         "and extra threads spin-wait badly on a busy machine)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the analysed test subsets")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the analysed test subsets")
     p.add_argument("--quick", action="store_true", help="smaller landscape grid and fewer samples (tests)")
     return p
 
@@ -37,9 +43,18 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from gradscape.demo import run_demo
+    from gradscape.io import output_folder
+    from gradscape.models.datasets import load_task
+    from gradscape.models.device import resolve_device
 
-    if args.threads < 1:
-        raise UserError(f"--threads must be at least 1, not {args.threads}")
+    # Everything the flags can get wrong is checked before the minutes of evaluation start.
+    output_folder(args.out)
+    resolve_device(args.device)
+    count = len(load_task("ecg").test)
+    if args.sample >= count:
+        raise UserError(
+            f"--sample {args.sample}: the bundled ECG test set has {count} sequences; give 0 … {count - 1}"
+        )
     torch.set_num_threads(args.threads)
 
     run_demo(args.out, device=args.device, sample=args.sample, quick=args.quick, seed=args.seed)

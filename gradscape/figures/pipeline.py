@@ -21,6 +21,7 @@ from gradscape.figures.profiles import REFERENCE_PROFILES, Profile, get_profile
 from gradscape.figures.runner import Runner, run_key
 from gradscape.figures.stats import Curve
 from gradscape.io import atomic_write_json, output_folder, provenance
+from gradscape.models.device import resolve_device
 from gradscape.models.training_config import TrainConfig, default_config
 
 __all__ = ["FIGURES", "parse_only", "Plan", "plan_runs", "generate"]
@@ -29,15 +30,33 @@ FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6")
 
 
 def parse_only(text: str | None, allowed: Sequence[str] = FIGURES) -> tuple[str, ...]:
-    """``"fig3,fig5"`` → ("fig3", "fig5"); None → all ``allowed`` figures."""
-    if not text:
+    """``"fig3,fig5"`` → ("fig3", "fig5") (``3,5`` too); None → all ``allowed`` figures.
+
+    A text that names no figure (``""``, ``","``) is an error, not "all": the user asked for a subset.
+    """
+    if text is None:
         return tuple(allowed)
-    names = tuple(dict.fromkeys(s.strip().lower() for s in text.split(",") if s.strip()))
+    names = tuple(dict.fromkeys(s.strip().lower() for s in str(text).split(",") if s.strip()))
+    if not names:
+        raise UserError(
+            f"--only {text!r} names no figure; give some of {','.join(allowed)} (e.g. --only fig3) "
+            "or leave --only out for all"
+        )
     names = tuple(n if n.startswith("fig") else f"fig{n}" for n in names)
     bad = [n for n in names if n not in allowed]
     if bad:
         raise UserError(f"--only: unknown figure(s) {', '.join(bad)}; choose from {', '.join(allowed)}")
     return names
+
+
+def check_data_dir(data_dir: str | Path | None) -> None:
+    """``--data-dir``, when given, must be an existing folder (a typo must not silently mean bundled data)."""
+    if data_dir is None:
+        return
+    folder = Path(data_dir).expanduser()
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise UserError(f"--data-dir {data_dir} {what}; give the folder that holds the MNIST/SHD/ECG files")
 
 
 def task_data_dirs(data_dir: str | None) -> tuple[dict[str, str | None], dict[str, str]]:
@@ -178,6 +197,7 @@ def generate(
     The ``reference`` profiles train nothing: :func:`gradscape.figures.reference.generate_reference`.
     """
     if profile_name in REFERENCE_PROFILES:
+        resolve_device(device)
         from gradscape.figures.reference import REFERENCE_FIGURES, generate_reference
 
         chosen = parse_only(
@@ -190,8 +210,9 @@ def generate(
     t0 = time.perf_counter()
     profile = get_profile(profile_name)
     figures = parse_only(only) if isinstance(only, str) or only is None else parse_only(",".join(only))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_data_dir(data_dir)
+    resolve_device(device)  # a bad --device fails here, before any folder is made
+    out = output_folder(out)
     with world(device) as w:  # a bad --device fails here, before any work
         if profile.threads is None:
             return _generate(profile, figures, out, device, data_dir, progress, log, w, t0)
