@@ -391,8 +391,10 @@ def test_run_spectrum_library_call(tmp_path):
     assert res.parameter_map is not None and res.parameter_map.rho.shape == (4, 5)
 
 
-def test_float_constants_through_spectrum_checkpoint(tmp_path, capsys):
-    """`spectrum --checkpoint RUN --model file.py:Name` on a network of that neuron (issue 11 item 2):
+@pytest.mark.parametrize("how", ["model", "trust"])
+def test_float_constants_through_spectrum_checkpoint(tmp_path, capsys, how):
+    """`spectrum --checkpoint RUN --model file.py:Name` (or --trust-neuron-file) on a network of that
+    neuron (issue 11 item 2):
     the neuron's J does not depend on the state, so every neuron-step has ρ = e^{b_h δ}; 1e-6: the
     network is float32."""
     import torch
@@ -406,7 +408,8 @@ def test_float_constants_through_spectrum_checkpoint(tmp_path, capsys):
     spec = f"{f}:Res"
     net = RecurrentNetwork(get_neuron(spec), 4, 5, 6, seed=3)
     save_checkpoint(tmp_path / "res.pt", net, spec)
-    rc = main(["spectrum", "--checkpoint", str(tmp_path / "res.pt"), "--model", spec, "--task", "ecg",
+    reopen = ["--model", spec] if how == "model" else ["--trust-neuron-file"]
+    rc = main(["spectrum", "--checkpoint", str(tmp_path / "res.pt"), *reopen, "--task", "ecg",
                "--samples", "1", "--steps", "30", "--flow-samples", "1", "--lyapunov", "2",
                "--out", str(tmp_path / "o"), "--json"])  # fmt: skip
     assert rc == 0

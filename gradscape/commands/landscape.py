@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from gradscape.commands.argtypes import threads
 from gradscape.errors import UserError
 
 HELP = "loss landscapes around trained weights (surfaces, contours, measures)"
@@ -101,7 +105,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     arg("--sequential", action="store_true", help="evaluate one grid point at a time")
     arg("--curvature", action="store_true", help="also Li et al.'s |λmin/λmax| at every point (slow)")
     arg("--vmax", type=float, help="clip the plotted loss at this value")
-    arg("--no-progress", action="store_true", help="no progress bar")
+    arg("--no-progress", action="store_true", help="no progress bar (none when stderr is not a terminal)")
+    arg("--threads", type=threads, help="torch CPU threads (default: torch's choice)")
     return p
 
 
@@ -145,12 +150,14 @@ def job_from_args(args: argparse.Namespace) -> Any:
         sequential=args.sequential,
         resume="yes" if args.resume else "no",
         vmax=args.vmax,
-        progress=not args.no_progress,
+        progress=not args.no_progress and sys.stderr.isatty(),
         trust_neuron_file=args.trust_neuron_file,
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.action:
         if args.action[0] != "plot":
             raise UserError(f"unknown landscape action {args.action[0]!r}; the only one is 'plot RESULT…'")

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gradscape.commands.argtypes import threads
 from gradscape.errors import UserError
 
 
@@ -72,6 +73,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="KIND",
         help="neuron kind of a reference checkpoint (brf, rf, …); one per --checkpoint",
     )
+    p.add_argument("--trust-neuron-file", action="store_true", help="run a checkpoint's neuron file")
     p.add_argument("--task", help="task whose test split drives the checkpoints (e.g. ecg)")
     p.add_argument("--samples", type=int, help="test samples (seeded random subset; default all)")
     p.add_argument("--steps", type=int, help="use only the first STEPS time steps (default all)")
@@ -91,6 +93,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=threads, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: on a terminal)")
     return p
 
@@ -113,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
     from gradscape.gradflow.job import MapSpec, SpectrumJob, parse_assignments, run_spectrum
     from gradscape.io import to_jsonable
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     job = SpectrumJob(
         out=Path(args.out),
         neuron=args.neuron,
@@ -122,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         symbolic=args.symbolic,
         map=MapSpec.parse(args.map, args.map_which) if args.map else None,
         checkpoints=_checkpoints(args),
+        trust_neuron_file=args.trust_neuron_file,
         task=args.task,
         data_dir=args.data_dir,
         samples=args.samples,

@@ -15,6 +15,7 @@ from gradscape.gradflow.jacobians import (
     trajectory_spectra,
 )
 from gradscape.gradflow.job import CheckpointSpec, MapSpec, SpectrumJob, SpectrumResult, run_spectrum
+from gradscape.gradflow.lyapunov import LyapunovResult, lyapunov_spectrum
 from gradscape.gradflow.network_flow import (
     backprop_gradients,
     checkpoint_gradient_flow,
@@ -30,7 +31,7 @@ from gradscape.gradflow.parameter_map import (
     unit_modulus_b,
 )
 from gradscape.gradflow.symbolic import (
-    EigenResult,
+    SymbolicEigenvalues,
     SymbolicJacobian,
     derivation_times,
     derive,
@@ -42,6 +43,7 @@ __all__ = [
     "membrane_indices", "parameter_defaults", "parameter_values",
     "neuron_jacobians", "record_trajectory", "trajectory_spectra", "summarize", "NeuronSpectra",
     "backprop_gradients", "jacobian_gradients", "jacobian_product", "gradient_norms", "lyapunov_exponents",
-    "derive", "SymbolicJacobian", "EigenResult", "derivation_times",
+    "lyapunov_spectrum", "LyapunovResult",
+    "derive", "SymbolicJacobian", "SymbolicEigenvalues", "derivation_times",
     "spectral_radius_map", "divergence_boundary_curve", "unit_modulus_b",
 ]  # fmt: skip

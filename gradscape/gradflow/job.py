@@ -48,11 +48,12 @@ _SYMBOLIC_CACHE: dict[tuple[str, float], tuple[str, str, dict]] = {}
 
 
 # ---------------------------------------------------------------------- helpers
-def open_checkpoint_spec(c: CheckpointSpec) -> tuple[Any, str]:
-    """The one place a spectrum job opens a checkpoint: the typed Checkpoint and its report label."""
+def open_checkpoint_spec(c: CheckpointSpec, trust_neuron_file: bool = False) -> tuple[Any, str]:
+    """The one place a spectrum job opens a checkpoint: the typed Checkpoint and its report label
+    (the run folder or file name: two runs of one neuron must not share a label)."""
     from gradscape.models.checkpoints import open_checkpoint
 
-    ck = open_checkpoint(c.spec, c.model)
+    ck = open_checkpoint(c.spec, c.model, trust_neuron_file=trust_neuron_file)
     if ck.bundled is not None:
         where = "reference ECG" if ck.bundled.task == "ecg" else f"bundled {ck.bundled.task}"
         return ck, f"{ck.bundled.name} ({where})"
@@ -194,7 +195,7 @@ def run_spectrum(job: SpectrumJob) -> SpectrumResult:
     device = resolve_device(job.device)
     config = job.config()
     config["device"] = str(device)
-    loaded = [open_checkpoint_spec(c) for c in job.checkpoints]
+    loaded = [open_checkpoint_spec(c, job.trust_neuron_file) for c in job.checkpoints]
     neuron = get_neuron(job.neuron) if job.neuron is not None else loaded[0][0].model.neuron
     params, defaulted = parameter_values(neuron, job.params)
     point = point_spectrum(neuron, params, job.state or None, x=job.input_current, defaulted=defaulted)

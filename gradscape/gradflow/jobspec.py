@@ -106,7 +106,8 @@ class SpectrumJob:
     ``neuron``: built-in name, ``path/file.py:Name`` or a Neuron (default: the first checkpoint's).
     ``params``/``state``: values at the evaluation point (``state`` empty: the checked zero state
     below threshold). ``input_current``: x_t there. ``checkpoints`` need ``task`` (its test split,
-    ``samples`` a seeded subset, ``steps`` the first steps); ``flow_samples`` of them (float64) give
+    ``samples`` a seeded subset, ``steps`` the first steps; ``trust_neuron_file`` opens a checkpoint's
+    recorded neuron file without ``model`` naming it again); ``flow_samples`` of them (float64) give
     the gradient norms and ``lyapunov`` exponents unless ``flow`` is False. ``timeout``: sympy limit
     per eigenproblem, s. ``progress``: tqdm bars (None: only on a terminal).
     """
@@ -119,6 +120,7 @@ class SpectrumJob:
     symbolic: bool = False
     map: MapSpec | None = None
     checkpoints: Sequence[CheckpointSpec] = ()
+    trust_neuron_file: bool = False
     task: str | None = None
     data_dir: str | None = None
     samples: int | None = None
@@ -143,6 +145,7 @@ class SpectrumJob:
             "map": None if self.map is None else str(self.map),
             "map_which": "membrane" if self.map is None else self.map.which,
             "checkpoints": [asdict(c) for c in self.checkpoints],
+            "trust_neuron_file": self.trust_neuron_file,
             "task": self.task,
             "data_dir": self.data_dir,
             "samples": self.samples,
