@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import math
 import re
 from pathlib import Path
 
@@ -26,7 +28,7 @@ def test_readme_embeds_the_example_neuron_file_verbatim() -> None:
     assert example in BLOCKS[1] + BLOCKS[2] or any(example == b.rstrip("\n") for b in BLOCKS)
 
 
-@pytest.mark.parametrize("index", [0, 2])
+@pytest.mark.parametrize("index", [0, 2, 3])
 def test_readme_python_blocks_run(index: int, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.chdir(ROOT)
     code = BLOCKS[index]
@@ -40,5 +42,11 @@ def test_readme_python_blocks_run(index: int, monkeypatch: pytest.MonkeyPatch, c
         assert accuracy is not None and abs(float(accuracy.group(1)) - 86.2) < 0.05
         # ±5e-6: the published median ρ 0.99346 has 5 decimals (a float64 closed form per neuron).
         assert abs(float(lines[-1]) - 0.99346) <= 5e-6
-    else:
+    elif index == 2:
         assert 0.0 <= float(printed.strip().splitlines()[-1]) <= 1.0
+    else:
+        lines = printed.strip().splitlines()
+        # BRF at ω = 50, b' = 1, σ = 0: |1 + δ(p(ω) − b' + iω)| with p(ω) = (−1 + √(1 − (δω)²))/δ, δ = 0.01
+        b = (-1 + math.sqrt(1 - 0.5**2)) / 0.01 - 1.0
+        assert abs(float(lines[0]) - abs(1 + 0.01 * complex(b, 50.0))) < 1e-9  # float64 closed form
+        assert set(ast.literal_eval(lines[1])) == {"brf", "alif"}
