@@ -21,8 +21,9 @@ to eager and to script, peak resident memory of one forward + backward (VmHWM af
 the RSS before: what the pass itself added) and the cold start (first call: compilation included).
 ``--busy`` starts a process that keeps one core busy for the whole run (a loaded-machine row).
 
-Evaluate row: inference of ``--eval-batches`` batches of test sequences with today's evaluate path
-(dense fast, no compile), the sparse inference path and eager; the time per 10,000 sequences is
+Evaluate row: inference of ``--eval-batches`` batches of test sequences with the evaluate path before
+issue 10 (dense fast, no compile), ``plan_forward``'s default now (sparse where it applies, nothing
+compiled), the sparse path with the compiled update, and eager; the time per 10,000 sequences is
 EXTRAPOLATED from those batches (the full test set is too slow for a quick run) and printed as such.
 
 Exactness: float64, T = ``--equiv-T``: max |Δ| of the loss and every gradient, sparse and script vs eager.
@@ -203,11 +204,12 @@ def evaluate_rows(net: RecurrentNetwork, xs: list[Tensor], repeats: int) -> dict
     """Seconds per sequence of inference (no gradients), best of ``repeats`` over the batches."""
     from gradscape.models.plan import plan_forward
 
-    today = plan_forward(net, grad=False, batch=xs[0].shape[1], fast=True, sparse=False, keep_spikes=False)
+    batch = xs[0].shape[1]
     plans = {
         "eager": ForwardPlan("eager", keep_spikes=False),
-        "fast (today)": today,
-        "sparse": ForwardPlan("sparse", keep_spikes=False, compiled=True),
+        "fast (today)": plan_forward(net, grad=False, batch=batch, sparse=False, keep_spikes=False),
+        "default now": plan_forward(net, grad=False, batch=batch, keep_spikes=False),
+        "sparse compiled": plan_forward(net, grad=False, batch=batch, compile=True, keep_spikes=False),
     }
     res = {}
     with torch.no_grad():
