@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from gradscape.errors import UserError
 from gradscape.models.neurons.alif import ALIF, ALIFParams, ALIFState, alif_step
-from gradscape.models.neurons.base import (
+from gradscape.models.neurons.base import Neuron
+from gradscape.models.neurons.checks import validate_neuron
+from gradscape.models.neurons.distributions import (
     Constant,
     Distribution,
-    Neuron,
-    NeuronFileSpec,
     Normal,
     Uniform,
+    parse_distribution,
+)
+from gradscape.models.neurons.files import (
+    NeuronFileSpec,
     is_neuron_file_spec,
     load_neuron_file,
     neuron_file_sha256,
-    parse_distribution,
-    validate_neuron,
 )
 from gradscape.models.neurons.lif import LIF, LIFParams, LIFState, lif_step
 from gradscape.models.neurons.lstm import LSTM, LSTMParams, LSTMState, lstm_step
