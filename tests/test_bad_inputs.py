@@ -524,8 +524,6 @@ XFAIL: dict[str, str] = {
     "evaluate/ck=malicious-plain-pickle": _LEAD_ADVICE + " (and torch's FutureWarning adds 2 lines)",
     "spectrum/ck=malicious": _LEAD_ADVICE,
     "landscape/ck=malicious": _LEAD_ADVICE,
-    "train/resume-finished-other-data-seed": "lead: models/training.py: --resume of a finished run "
-    "skips the settings check and exits 0",
     "spectrum/param-omega=nan": _SP + "a NaN parameter is reported as 'spikes at the zero state'",
     "spectrum/input=nan": _SP + "--input is type=float: NaN reported as 'spikes at the zero state'",
     "spectrum/input=inf": _SP + "--input is type=float: inf reported as 'spikes at the zero state'",

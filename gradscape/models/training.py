@@ -24,6 +24,7 @@ the time loop); everything written until then stays.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gradscape.errors import UserError
-from gradscape.io import atomic_write_json, config_hash, output_folder, provenance
+from gradscape.io import atomic_write_json, config_hash, output_folder, provenance, to_jsonable
 from gradscape.models.checkpoints import model_config, save_checkpoint
 from gradscape.models.device import resolve_device
 from gradscape.models.evaluation import evaluate
@@ -201,6 +202,30 @@ def _comparable(cfg_dict: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg_dict.items() if k not in _RESUMABLE_DIFFERENCES}
 
 
+def _check_same_settings(out: Path, recorded: dict[str, Any], cfg_dict: dict[str, Any]) -> None:
+    """Refuse to resume ``out`` when its recorded config differs from ``cfg_dict`` (one line listing the
+    differing keys; device, download, data_dir and compile may differ)."""
+    # compared as JSON values, so a config read back from config.json (lists for tuples) compares equal
+    recorded, cfg_dict = (json.loads(json.dumps(to_jsonable(_comparable(d)))) for d in (recorded, cfg_dict))
+    if recorded == cfg_dict:
+        return
+    keys = set(cfg_dict) | set(recorded)
+    diff = sorted(k for k in keys if recorded.get(k) != cfg_dict.get(k))
+    raise UserError(f"{out} holds a run with other settings ({', '.join(diff)}); cannot resume it")
+
+
+def _recorded_config(out: Path, last_path: Path) -> dict[str, Any] | None:
+    """The config a run folder was trained with: ``last.pt``'s, else ``config.json``'s (None if neither)."""
+    if last_path.exists():
+        config = read_resume_checkpoint(last_path).get("config", {})
+        return config if isinstance(config, dict) else {}
+    try:
+        config = json.loads((out / "config.json").read_text(encoding="utf-8")).get("config")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
 def train(
     config: TrainConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True
 ) -> dict[str, Any]:
@@ -214,6 +239,11 @@ def train(
     last_path = out / "last.pt"
     status = read_status(out)
     if resume and status and status.get("status") in ("finished", "diverged", "stopped"):
+        # an ended run is left as it is, but only for the settings it ran with: resuming it with other
+        # data or seeds must not look like success (exit 0) for a run that never happened
+        recorded = _recorded_config(out, last_path)
+        if recorded is not None:
+            _check_same_settings(out, recorded, cfg.to_dict())
         return {**status, "out": str(out)}
     if not resume and (last_path.exists() or (out / "metrics.csv").exists()):
         raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
@@ -257,13 +287,7 @@ def train(
 
     if resume and last_path.exists():
         ckpt = read_resume_checkpoint(last_path)
-        if _comparable(ckpt.get("config", {})) != _comparable(cfg_dict):
-            diff = sorted(
-                k
-                for k in set(_comparable(cfg_dict)) | set(_comparable(ckpt.get("config", {})))
-                if ckpt.get("config", {}).get(k) != cfg_dict.get(k)
-            )
-            raise UserError(f"{out} holds a run with other settings ({', '.join(diff)}); cannot resume it")
+        _check_same_settings(out, ckpt.get("config", {}), cfg_dict)
         recorded = ckpt.get("data", {}).get("fingerprints")
         if recorded is not None and recorded != info["fingerprints"]:
             changed = sorted(k for k in info["fingerprints"] if recorded.get(k) != info["fingerprints"][k])
