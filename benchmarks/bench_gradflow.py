@@ -17,11 +17,17 @@ Prints, in one run:
    the same QR) timed on a few steps and extrapolated linearly to T; the ratio dense / VJP and the
    largest exponent difference of the two routes on those steps (same start) are printed;
 4. the time of the full symbolic derivation (J, eigenvalues and ρ of membrane block, J_sub and J, and
-   the LaTeX report) of each built-in spiking neuron.
+   the LaTeX report) of each built-in spiking neuron;
+5. ``gradscape spectrum --checkpoint bundled:brf --task ecg --flow-samples 4 --lyapunov 5`` as the
+   library call :func:`gradscape.gradflow.run_spectrum` (all 141 ECG test sequences × 1300 steps, the
+   issue's 30 s target, files written included), next to the dense route for its per-neuron spectra
+   (per step a dense Jacobian of the whole hidden state, timed on ``--dense-steps`` steps and
+   extrapolated to every step and sample): the ratio dense / job.
 
 Usage: ``python benchmarks/bench_gradflow.py [--device auto] [--dense-steps 3] [--batches 1,32]
-[--lyapunov 5] [--no-lyapunov] [--threads N]``. On a shared, oversubscribed CPU ``--threads 1`` is
-much less noisy: torch's intra-op threads then spin-wait for each other on every small elementwise op.
+[--lyapunov 5] [--no-lyapunov] [--no-checkpoint] [--threads N]``. On a shared, oversubscribed CPU
+``--threads 1`` is much less noisy: torch's intra-op threads then spin-wait for each other on every
+small elementwise op.
 """
 
 from __future__ import annotations
@@ -158,6 +164,44 @@ def bench_lyapunov(
     }
 
 
+def bench_checkpoint_job(dense_steps: int, device: torch.device) -> dict:
+    """Wall time of the ECG spectrum job and the extrapolated dense route on the same network."""
+    import tempfile
+    from pathlib import Path
+
+    from gradscape.gradflow import CheckpointSpec, SpectrumJob, run_spectrum
+    from gradscape.models.checkpoints import open_checkpoint
+    from gradscape.models.datasets import load_task
+
+    with tempfile.TemporaryDirectory() as tmp:
+        job = SpectrumJob(
+            out=Path(tmp) / "spec",
+            checkpoints=(CheckpointSpec("bundled:brf"),),
+            task="ecg",
+            flow_samples=4,
+            lyapunov=5,
+            device=str(device),
+            progress=False,
+        )
+        _sync(device)
+        t0 = time.perf_counter()
+        run_spectrum(job)
+        _sync(device)
+        job_s = time.perf_counter() - t0
+    net = open_checkpoint("bundled:brf").model.to(device)
+    test = load_task("ecg").test
+    x = test.inputs.transpose(0, 1).contiguous().to(device)  # (T, B, C) time-major
+    T, B = x.shape[0], x.shape[1]
+    per_step = bench_dense(net, x[: dense_steps + 2], dense_steps, device)
+    return {
+        "job_s": job_s,
+        "T": T,
+        "B": B,
+        "hidden": net.hidden_size,
+        "dense_total_s": per_step * T,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto")
@@ -170,6 +214,7 @@ def main() -> None:
     ap.add_argument("--no-symbolic", action="store_true")
     ap.add_argument("--lyapunov", type=int, default=5, help="leading Lyapunov exponents m (default 5)")
     ap.add_argument("--no-lyapunov", action="store_true")
+    ap.add_argument("--no-checkpoint", action="store_true", help="skip the ECG spectrum job (section 5)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     args = ap.parse_args()
@@ -212,6 +257,15 @@ def main() -> None:
                 f"    ratio dense / VJP: {ly['dense_total_s'] / ly['vjp_s']:.0f}×; the two routes on the "
                 f"same {ly['dense_steps']} steps and start differ by ≤ {ly['max_abs_diff']:.1e} per step"
             )
+    if not args.no_checkpoint:
+        ck = bench_checkpoint_job(args.dense_steps, device)
+        print(
+            f"spectrum job on bundled:brf (ECG test set: {ck['B']} sequences × {ck['T']} steps, "
+            f"H={ck['hidden']}; --flow-samples 4 --lyapunov 5, files included):\n"
+            f"  run_spectrum: {ck['job_s']:.1f} s  (target < 30 s on the 2-core CPU, 1 thread, idle)\n"
+            f"  dense per-step Jacobian route for the per-neuron spectra alone, extrapolated: "
+            f"{ck['dense_total_s']:.0f} s; ratio dense / job {ck['dense_total_s'] / ck['job_s']:.0f}×"
+        )
     if not args.no_symbolic:
         from gradscape.gradflow.symbolic import derivation_times
 
