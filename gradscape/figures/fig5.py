@@ -25,10 +25,10 @@ from gradscape.figures.plotting import add_caption, model_label, save_figure
 from gradscape.figures.profiles import Profile
 from gradscape.figures.runner import Runner, run_key
 from gradscape.io import atomic_write_text, config_hash
-from gradscape.landscape.jobspec import DataSpec, DirectionSpec, LandscapeJob, ModelEntry
+from gradscape.landscape.jobspec import CurvatureSpec, DataSpec, DirectionSpec, LandscapeJob, ModelEntry
 from gradscape.models.training_config import TrainConfig
 
-__all__ = ["landscape_job", "compute_surfaces", "make_fig5"]
+__all__ = ["landscape_job", "fig5_job", "compute_surfaces", "make_fig5"]
 
 
 def _surface_path(runner: Runner, cfg: TrainConfig, profile: Profile) -> tuple[Path, dict[str, Any]]:
@@ -50,9 +50,9 @@ def landscape_job(
     """The Fig. 5 protocol (module docstring) for one trained run, as a landscape job."""
     f5 = profile.fig5
     path, settings = _surface_path(runner, cfg, profile)
-    return LandscapeJob(
-        models=(ModelEntry(runner.checkpoint(cfg, "last"), label=model_label(model_name), result=path),),
-        data=DataSpec(
+    return fig5_job(
+        (ModelEntry(runner.checkpoint(cfg, "last"), label=model_label(model_name), result=path),),
+        DataSpec(
             task=cfg.task,
             split="test",
             samples=f5.samples,
@@ -61,10 +61,41 @@ def landscape_job(
             data_seed=cfg.data_seed,
             permutation=cfg.permutation,
         ),
-        out=path.parent,
-        directions=DirectionSpec(params=("hidden.weight",), normalization=f5.normalization),
+        path.parent,
         grid=settings["grid"],
         seed=cfg.seed,
+        normalization=f5.normalization,
+        settings=settings,
+        device=device,
+        progress=progress,
+    )
+
+
+def fig5_job(
+    models: Sequence[ModelEntry],
+    data: DataSpec,
+    out: Path,
+    *,
+    grid: str,
+    seed: int,
+    normalization: str,
+    settings: Mapping[str, Any],
+    curvature: CurvatureSpec | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> LandscapeJob:
+    """The Fig. 5 protocol (module docstring) as a landscape job: seeded (``seed``) directions over
+    W = [W_in | W_rec] only, normalised by ``normalization``, on ``grid``; cached by each entry's result
+    file (``resume="cache"``), no measures or renderings of its own (the figure draws them), and
+    ``settings`` recorded in the job's config. The reference profile uses it for the released models."""
+    return LandscapeJob(
+        models=tuple(models),
+        data=data,
+        out=out,
+        directions=DirectionSpec(params=("hidden.weight",), normalization=normalization),
+        grid=grid,
+        seed=seed,
+        curvature=curvature if curvature is not None else CurvatureSpec(),
         device=device,
         resume="cache",
         write_measures=False,
