@@ -503,27 +503,10 @@ CASES: list[Case] = [
 
 #: rows that fail in files this engineer may not edit yet: the reason names the owner and the file
 #: (each is written up in /work/REQUESTS.md); strict, so a fix shows up as XPASS and the row is un-marked
-_LEAD_CK = "lead: models/checkpoints.py lets a malformed checkpoint through to a traceback"
-_LEAD_ADVICE = "lead: models/checkpoints._load_dict repeats torch's retry-with-weights_only=False advice"
 _SP = "spectrum-job: commands/spectrum.py / gradflow/job.py: "
 _LS = "landscape-job: commands/landscape.py / landscape/*: "
 _OUT = " (use gradscape.io.output_folder before any computing)"
 XFAIL: dict[str, str] = {
-    "evaluate/ck-no-model": _LEAD_CK,
-    "evaluate/ck-no-state_dict": _LEAD_CK,
-    "evaluate/ck-no-input_size": _LEAD_CK,
-    "evaluate/ck-model-str": _LEAD_CK,
-    "evaluate/ck-state-list": _LEAD_CK,
-    "evaluate/ck-weight-list": _LEAD_CK,
-    "evaluate/ck-hidden=-4": _LEAD_CK,
-    "evaluate/ck-hidden='36'": _LEAD_CK,
-    "evaluate/ref-weight-1d": _LEAD_CK,
-    "evaluate/ref-weight-list": _LEAD_CK,
-    "evaluate/ref-wrong-shape": "lead: models/checkpoints.py blames a 34-row hidden.linear.weight on omega",
-    "evaluate/ck=malicious": _LEAD_ADVICE,
-    "evaluate/ck=malicious-plain-pickle": _LEAD_ADVICE + " (and torch's FutureWarning adds 2 lines)",
-    "spectrum/ck=malicious": _LEAD_ADVICE,
-    "landscape/ck=malicious": _LEAD_ADVICE,
     "spectrum/param-omega=nan": _SP + "a NaN parameter is reported as 'spikes at the zero state'",
     "spectrum/input=nan": _SP + "--input is type=float: NaN reported as 'spikes at the zero state'",
     "spectrum/input=inf": _SP + "--input is type=float: inf reported as 'spikes at the zero state'",

@@ -14,6 +14,7 @@ gradscape checkpoint (a plain dict, loadable with ``weights_only=True``)::
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,14 @@ import torch
 from gradscape.errors import UserError
 from gradscape.io import atomic_write
 from gradscape.models.bundled import BundledModel, bundled_model, bundled_name_of
+from gradscape.models.checkpoint_schema import (
+    REFERENCE_ADVICE,
+    RESAVE,
+    gradscape_config,
+    reference_config,
+    tensor_dict,
+    unpickle_refusal,
+)
 from gradscape.models.network import RecurrentNetwork
 from gradscape.models.neurons import (
     Neuron,
@@ -149,8 +158,15 @@ def _checkpoint_file(spec: str | Path) -> Path:
 
 def _load_dict(path: Path) -> dict[str, Any]:
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol of a file it then refuses; the refusal says it all
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        refusal = unpickle_refusal(path, str(exc))
+        if refusal is not None:
+            raise UserError(refusal) from None
         detail = (str(exc).strip().splitlines() or [""])[0]
         raise UserError(
             f"cannot read checkpoint {path}: not a PyTorch checkpoint saved with tensors and plain "
@@ -242,7 +258,7 @@ class Checkpoint:
 
 def _state_and_config(ckpt: Mapping[str, Any], model: str | None, where: str) -> tuple[dict, dict, bool]:
     if ckpt.get("format") == FORMAT:
-        config = dict(ckpt["model"])
+        state, config = gradscape_config(ckpt, where)
         file_model = is_neuron_file_spec(config["neuron"])
         if (
             model is not None
@@ -250,24 +266,12 @@ def _state_and_config(ckpt: Mapping[str, Any], model: str | None, where: str) ->
             and model != config["neuron"]
         ):
             raise UserError(f"{where} holds a {config['neuron']!r} model, not {model!r}")
-        return dict(ckpt["state_dict"]), config, False
+        return state, config, False
     if "model_state_dict" in ckpt:
-        ref = ckpt["model_state_dict"]
+        ref = tensor_dict(ckpt["model_state_dict"], where, "model_state_dict", REFERENCE_ADVICE)
         kind = _reference_kind(ref, model, where)
-        state = {_REFERENCE_RENAMES.get(k, k): v for k, v in ref.items()}
-        w = state.get("hidden.weight")
-        wo = state.get("out.weight")
-        if w is None or wo is None:
-            raise UserError(f"{where}: reference checkpoint lacks hidden.linear.weight or out.linear.weight")
-        hidden, outputs = w.shape[0], wo.shape[0]
-        config = {
-            "neuron": kind,
-            "input_size": w.shape[1] - hidden,
-            "hidden_size": hidden,
-            "output_size": outputs,
-            "mask": "hidden.mask" in state,
-        }
-        return state, config, True
+        ref, config = reference_config(ref, kind, where)
+        return {_REFERENCE_RENAMES.get(k, k): v for k, v in ref.items()}, config, True
     raise UserError(
         f"{where} is neither a gradscape checkpoint nor a reference checkpoint "
         "(expected a 'format' or a 'model_state_dict' key)"
@@ -330,10 +334,20 @@ def open_checkpoint(
     ckpt = _load_dict(path)
     where = str(path)
     state, config, reference = _state_and_config(ckpt, model or (bundled and bundled.neuron), where)
-    net = build_model(config, _neuron_of(config, model, trust_neuron_file, where))
+    neuron = _neuron_of(config, model, trust_neuron_file, where)
+    try:
+        net = build_model(config, neuron)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # constants a neuron cannot take
+        detail = (str(exc).strip().splitlines() or [""])[0]
+        raise UserError(
+            f"{where}: its model config does not build a {config['neuron']} network "
+            f"({type(exc).__name__}: {detail}); {RESAVE}"
+        ) from None
     expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
+    # the reference format's own key names in messages, so the user finds the tensor in the file
+    named = {v: k for k, v in _REFERENCE_RENAMES.items()} if reference else {}
+    missing = sorted(named.get(k, k) for k in set(expected) - set(state))
+    unexpected = sorted(named.get(k, k) for k in set(state) - set(expected))
     if missing or unexpected:
         raise UserError(
             f"{where} does not fit a {config['neuron']} network: missing {missing or 'nothing'}, "
@@ -342,8 +356,9 @@ def open_checkpoint(
     for k, v in state.items():
         if tuple(v.shape) != tuple(expected[k].shape):
             raise UserError(
-                f"{where}: {k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)} "
-                f"for a {config['input_size']}-{config['hidden_size']}-{config['output_size']} network"
+                f"{where}: {named.get(k, k)} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)} "
+                f"for a {config['input_size']}-{config['hidden_size']}-{config['output_size']} network; "
+                + (REFERENCE_ADVICE if reference else RESAVE)
             )
     net.load_state_dict(state)
     net.eval()
