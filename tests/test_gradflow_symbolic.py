@@ -390,6 +390,17 @@ def test_exact_resonator_eigenvalues_closed_form() -> None:
         assert float(rho) == pytest.approx(math.exp(damp * DT), rel=1e-14)
 
 
+def test_exact_resonator_rho_is_printed_as_e_to_the_b_delta() -> None:
+    """What the report prints is ρ = e^{bδ} itself (sin² + cos² = 1 applied), compared structurally,
+    not after simplify(): sqrt(e^{2bδ} sin²(ωδ) + e^{2bδ} cos²(ωδ)) is right but unreadable."""
+    jac = derive(RESONATOR, symbolic_constants=True, positive=False)
+    b, d = jac.param_symbols["b"], jac.param_symbols["dt"]
+    assert jac.spectral_radius("membrane") == sympy.exp(b * d)
+    assert jac.spectral_radius("sub") == sympy.exp(b * d)
+    jac = derive(RESONATOR)  # δ = 0.01 a number: ρ = e^{b/100}
+    assert jac.spectral_radius("membrane") == sympy.exp(jac.param_symbols["b"] / 100)
+
+
 def test_exact_resonator_symbolic_equals_autograd_and_closed_form() -> None:
     """The lambdified symbolic J (sub and full) against torch autograd of the same step, and the
     autograd eigenvalues against e^{bδ}e^{±iωδ}, at random ω, b (either sign), states and inputs."""

@@ -74,8 +74,18 @@ def _quadratic_moduli(poly: sympy.Poly, roots: list[sympy.Expr]) -> list[sympy.E
     complex pair, λλ̄ = c/a; or a double real root λ = −b/2a, λ² = c/a), else |λ| itself."""
     a, b, c = poly.all_coeffs()
     disc = sympy.expand(b**2 - 4 * a * c)
-    pair = sympy.sqrt(sympy.cancel(c / a))
+    pair = sympy.sqrt(_tidy_trig(sympy.cancel(c / a)))
     return [sympy.Piecewise((pair, disc <= 0), (sympy.Abs(r), True)) for r in roots]
+
+
+def _tidy_trig(expr: sympy.Expr) -> sympy.Expr:
+    """c/a with sin² + cos² = 1 applied: an exactly discretised rotation r·R(ωδ) has c/a =
+    r² sin²(ωδ) + r² cos²(ωδ), whose modulus sqrt(c/a) should read r. Only expressions with sin/cos
+    are touched, after factor_terms has pulled the common factor out (trigsimp is then quick); σ and
+    Θ are plain symbols here (:func:`_atomize`), so their long arguments are never walked."""
+    if not expr.has(sympy.sin, sympy.cos):
+        return expr
+    return sympy.trigsimp(sympy.factor_terms(expr))
 
 
 def _atomize(M: sympy.Matrix) -> tuple[sympy.Matrix, dict[sympy.Symbol, sympy.Expr]]:
