@@ -98,3 +98,19 @@ def test_map_errors() -> None:
         spectral_radius_map("alif", "tau_mem", [1.0], "b", [1.0])
     with pytest.raises(UserError, match="give a value for 'b_offset'"):
         spectral_radius_map("brf", "omega", [1.0], "dt", [0.01])
+
+
+def test_a_neurons_own_b_is_mapped_as_itself() -> None:
+    """The exact resonator (examples/resonator.py) has a trainable field named b: ``--map omega,b``
+    maps it, not the RF family's derived damping, and ρ = e^{bδ} at every ω (hand-derived: J_sub =
+    e^{bδ} R(ωδ)); 1e-12: float64 eigenvalues of a 2×2 rotation-scaling."""
+    from pathlib import Path
+
+    from gradscape.models.neurons import get_neuron
+
+    res = get_neuron(f"{Path(__file__).resolve().parents[1] / 'examples' / 'resonator.py'}:Resonator")
+    omega = np.linspace(1.0, 60.0, 7)
+    b = np.linspace(-20.0, 5.0, 6)
+    rho = spectral_radius_map(res, "omega", omega, "b", b)
+    expected = np.repeat(np.exp(b * 0.01)[:, None], len(omega), axis=1)
+    np.testing.assert_allclose(rho, expected, rtol=0, atol=1e-12)

@@ -124,7 +124,8 @@ def spectral_radius_map(
     """ρ(M) on the grid: array of shape (len(y_values), len(x_values)), row i at y_values[i].
 
     ``x_param``/``y_param``: parameter fields of the neuron (trainable or constant), previous-state
-    fields, or ``"b"`` for RF-family neurons (module docstring). ``constants`` gives values to the
+    fields, or ``"b"`` for RF-family neurons (module docstring; a neuron with a field of its own named
+    ``b`` maps that field). ``constants`` gives values to the
     other parameters (constants default to the neuron's; a trainable parameter off the axes must be
     given); ``state`` the previous state (default 0, so q = 0 and below threshold); ``input_current``
     the input x_t (only the full J depends on it, through σ). ``which``: ``"membrane"``, ``"sub"``
@@ -147,7 +148,9 @@ def spectral_radius_map(
     b_sym = sympy.Symbol("b_t", real=True)
     names: dict[str, sympy.Symbol] = dict(jac.real_param_symbols)
     names.update(zip(jac.state_fields, jac.state_symbols, strict=True))
-    if B_AXIS in (x_param, y_param):
+    # A neuron's own field named b (the exact resonator's damping) is mapped as itself; only
+    # where there is none does "b" mean the RF family's derived damping b_t.
+    if B_AXIS in (x_param, y_param) and B_AXIS not in names:
         M = _b_axis_matrix(jac, M, b_sym)
         names[B_AXIS] = b_sym
     for axis in (x_param, y_param):
