@@ -503,19 +503,9 @@ CASES: list[Case] = [
 
 #: rows that fail in files this engineer may not edit yet: the reason names the owner and the file
 #: (each is written up in /work/REQUESTS.md); strict, so a fix shows up as XPASS and the row is un-marked
-_SP = "spectrum-job: commands/spectrum.py / gradflow/job.py: "
 _LS = "landscape-job: commands/landscape.py / landscape/*: "
 _OUT = " (use gradscape.io.output_folder before any computing)"
 XFAIL: dict[str, str] = {
-    "spectrum/param-omega=nan": _SP + "a NaN parameter is reported as 'spikes at the zero state'",
-    "spectrum/input=nan": _SP + "--input is type=float: NaN reported as 'spikes at the zero state'",
-    "spectrum/input=inf": _SP + "--input is type=float: inf reported as 'spikes at the zero state'",
-    "spectrum/timeout=-1": _SP + "--timeout -1 accepted",
-    "spectrum/timeout=0": _SP + "--timeout 0 accepted",
-    "spectrum/out=file": _SP + "--out a file: FileExistsError traceback" + _OUT,
-    "spectrum/out=under-file": _SP + "--out under a file: NotADirectoryError traceback" + _OUT,
-    "spectrum/seed=-1": _SP + "--seed -1: numpy ValueError traceback",
-    "spectrum/map-huge": _SP + "a 10^10-point --map tries to allocate 80 GB (RuntimeError traceback)",
     "landscape/seed=-1": _LS + "--seed -1 accepted",
     "landscape/data-seed=-1": _LS + "--data-seed -1 accepted",
     "landscape/vmax=nan": _LS + "--vmax nan accepted",
@@ -600,7 +590,6 @@ def test_the_table_covers_every_command_and_enough_classes() -> None:
     assert len({c.id for c in CASES}) == len(CASES) >= 60
 
 
-@pytest.mark.xfail(strict=True, reason=_SP + "a NaN neuron exits 2 with 'spikes at the zero state'")
 def test_a_nan_neuron_is_a_result_not_a_crash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A neuron that produces NaN is reported in the spectrum's result (exit 0), not a LinAlgError."""
     rc, out, err = run_cli(

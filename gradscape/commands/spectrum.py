@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gradscape.commands.argtypes import threads
+from gradscape.commands.argtypes import finite_float, int_at_least, positive_float, threads
 from gradscape.errors import UserError
 
 
@@ -47,7 +47,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "zero state below threshold",
     )
     p.add_argument(
-        "--input", type=float, default=0.0, help="input current x_t at the evaluation point (default 0)"
+        "--input",
+        type=finite_float(),
+        default=0.0,
+        help="input current x_t at the evaluation point (default 0)",
     )
     p.add_argument("--symbolic", action="store_true", help="also print the symbolic J and eigenvalues")
     p.add_argument(
@@ -85,10 +88,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--lyapunov", type=int, default=5, help="leading Lyapunov exponents (default 5)")
     p.add_argument("--no-flow", action="store_true", help="skip the whole-network gradient-flow part")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample subset (default 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the sample subset (default 0)")
     p.add_argument("--data-dir", help="folder with the task's data files")
     p.add_argument(
-        "--timeout", type=float, default=10.0, help="sympy time limit per eigenproblem, s (default 10)"
+        "--timeout",
+        type=positive_float,
+        default=10.0,
+        help="sympy time limit per eigenproblem, s (default 10)",
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")

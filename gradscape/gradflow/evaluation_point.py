@@ -13,6 +13,12 @@ has v' = 70 > 30), the zero state is not sub-threshold, so the point becomes the
 neuron's own step relaxes to from zero (iterated with the same input until it stops changing without
 spiking), and the result says so. When no such state is reached the user must give ``--state``.
 
+A step that is not finite at the point (NaN/inf in its output or new state: ``log`` of a negative
+number, an overflow) is a result, not an error: the neuron diverges there, ``diverged`` is True and the
+spectra of a J that is not finite are NaN (undefined, not a LinAlgError; the sub-threshold J, σ = 0,
+may still be finite when the NaN enters only through the spike). Firing is
+judged on finite spikes only, so a NaN spike does not send the search to a resting state.
+
 Parameters: only trainable fields become tensors (one neuron, float64); float constants and switches
 stay Python values, so a step may use ``math.cos(p.omega * p.dt)`` or ``if p.leak > 0`` on them.
 """
@@ -76,6 +82,7 @@ class PointSpectrum:
     eigenvalues_full_at_state: list[list[float]]
     J_at_state: list[list[float]]
     defaulted_to_init_mean: list[str] = field(default_factory=list)
+    diverged: bool = False
 
     @property
     def spectral_radius(self) -> float:
@@ -136,7 +143,40 @@ def _run_step(neuron: Neuron, x: Tensor, state: Any, p: Any) -> tuple[Tensor, An
 
 
 def _fires(z: Tensor) -> bool:
-    return bool((z != 0).any())
+    return bool(((z != 0) & torch.isfinite(z)).any())
+
+
+def _finite_step(z: Tensor, new: Any) -> bool:
+    """The step's spike and every new state field are finite."""
+    return bool(torch.isfinite(z).all()) and all(bool(torch.isfinite(f).all()) for f in new)
+
+
+def _spectra(J: Tensor, mem: list[int], sub: bool) -> dict[str, Any]:
+    """ρ, eigenvalues, J (and, for ``sub``, singular values) of one J; NaN throughout when J is not
+    finite (the neuron diverged there)."""
+    idx = torch.as_tensor(mem)
+    k = J.shape[-1]
+    if not bool(torch.isfinite(J).all()):
+        nan = float("nan")
+        out: dict[str, Any] = {
+            "membrane_rho": nan,
+            "full_rho": nan,
+            "eigenvalues": [[nan, nan]] * len(mem),
+            "eigenvalues_full": [[nan, nan]] * k,
+        }
+        if sub:
+            out["singular_values"] = [nan] * k
+        return out
+    spec = block_spectra(J, mem)
+    out = {
+        "membrane_rho": float(spec["membrane_rho"]),
+        "full_rho": float(spec["full_rho"]),
+        "eigenvalues": complex_pairs(torch.linalg.eigvals(J[idx][:, idx])),
+        "eigenvalues_full": complex_pairs(torch.linalg.eigvals(J)),
+    }
+    if sub:
+        out["singular_values"] = spec["singular_values"].tolist()
+    return out
 
 
 def resting_state(neuron: Neuron, p: Any, x: float = 0.0) -> dict[str, float] | None:
@@ -188,7 +228,8 @@ def point_spectrum(
     if given:
         point = "given state (sigma = SG at that state)"
     else:
-        zero_fires = neuron.spiking and _fires(_run_step(neuron, xs, at({}), p)[0])
+        z0, new0 = _run_step(neuron, xs, at({}), p)
+        zero_fires = neuron.spiking and _fires(z0) and _finite_step(z0, new0)
         point = "zero state below threshold (sigma = 0)"
         if zero_fires:
             rest = resting_state(neuron, p, x)
@@ -203,11 +244,14 @@ def point_spectrum(
                 "state the neuron's own step relaxes to from zero"
             )
     prev = at(state)
-    fires = neuron.spiking and _fires(_run_step(neuron, xs, prev, p)[0])
+    z, new = _run_step(neuron, xs, prev, p)
+    diverged = not _finite_step(z, new)
+    fires = neuron.spiking and _fires(z)
     if given and fires:
         point += "; the step fires there (Theta = 1)"
+    if diverged:
+        point += "; the step is not finite there (NaN/inf): the neuron diverges (NaN where J is not finite)"
     mem = membrane_indices(neuron)
-    idx = torch.as_tensor(mem)
     out: dict[str, Any] = {}
     for key, sub in (("subthreshold", True), ("at_state", False)):
         ops = TorchOps(surrogate)
@@ -215,14 +259,14 @@ def point_spectrum(
             neuron,
             lambda ops=ops, sub=sub: neuron_jacobians(neuron, xs, prev, p, ops=ops, subthreshold=sub)[0],
         )
-        spec = block_spectra(J, mem)
-        out[f"spectral_radius_{key}"] = float(spec["membrane_rho"])
-        out[f"spectral_radius_full_{key}"] = float(spec["full_rho"])
-        out[f"eigenvalues_{key}"] = complex_pairs(torch.linalg.eigvals(J[idx][:, idx]))
-        out[f"eigenvalues_full_{key}"] = complex_pairs(torch.linalg.eigvals(J))
+        spec = _spectra(J, mem, sub)
+        out[f"spectral_radius_{key}"] = spec["membrane_rho"]
+        out[f"spectral_radius_full_{key}"] = spec["full_rho"]
+        out[f"eigenvalues_{key}"] = spec["eigenvalues"]
+        out[f"eigenvalues_full_{key}"] = spec["eigenvalues_full"]
         out[f"J_{key}"] = J.tolist()
         if sub:
-            out["singular_values_subthreshold"] = spec["singular_values"].tolist()
+            out["singular_values_subthreshold"] = spec["singular_values"]
     return PointSpectrum(
         neuron=neuron.name,
         point=point,
@@ -235,5 +279,6 @@ def point_spectrum(
         fires=fires,
         zero_state_fires=zero_fires,
         defaulted_to_init_mean=list(defaulted or []),
+        diverged=diverged,
         **out,
     )

@@ -161,6 +161,11 @@ def _point_lines(p: PointSpectrum) -> list[str]:
         f"{p.spectral_radius_at_state:.6f}; full-state ρ sub-threshold = "
         f"{p.spectral_radius_full_subthreshold:.6f}"
     ]
+    if p.diverged:
+        lines.append(
+            f"note: {p.neuron}'s step gives NaN/inf at this point: the neuron diverges there, and the "
+            "spectra of a J that is not finite are NaN (recorded as diverged in result.json)"
+        )
     if p.zero_state_fires:
         state = ", ".join(f"{k}={v:.6g}" for k, v in p.state.items())
         lines.append(f"note: {p.neuron} spikes at the zero state; evaluated at its resting state {state}")
@@ -176,7 +181,8 @@ def run_spectrum(job: SpectrumJob) -> SpectrumResult:
     from gradscape.gradflow import plots
     from gradscape.gradflow.jacobians import checkpoint_spectra
     from gradscape.gradflow.network_flow import checkpoint_gradient_flow
-    from gradscape.io import atomic_savez, atomic_write_json, provenance
+    from gradscape.io import atomic_savez, atomic_write_json, output_folder, provenance
+    from gradscape.landscape.memory import require_memory
     from gradscape.models.device import resolve_device
     from gradscape.models.neurons import get_neuron
 
@@ -184,19 +190,20 @@ def run_spectrum(job: SpectrumJob) -> SpectrumResult:
         raise UserError("give --neuron NAME (or path/file.py:Name) and/or --checkpoint RUN_OR_FILE")
     if job.checkpoints and not job.task:
         raise UserError("--checkpoint needs --task (the test split that drives the network), e.g. --task ecg")
-    if job.samples is not None and job.samples < 1:
-        raise UserError("--samples must be at least 1")
-    if job.steps is not None and job.steps < 1:
-        raise UserError("--steps must be at least 1")
-    if job.flow_samples < 0 or job.lyapunov < 0:
-        raise UserError("--flow-samples and --lyapunov must be 0 or more")
-    out = Path(job.out)
-    out.mkdir(parents=True, exist_ok=True)
+    job.check()
+    # checked before any computing: an unwritable --out must not fail at the first write of the end
+    out = output_folder(job.out)
     device = resolve_device(job.device)
     config = job.config()
     config["device"] = str(device)
     loaded = [open_checkpoint_spec(c, job.trust_neuron_file) for c in job.checkpoints]
     neuron = get_neuron(job.neuron) if job.neuron is not None else loaded[0][0].model.neuron
+    if job.map is not None:
+        require_memory(
+            job.map.memory_bytes(len(neuron.state_fields)),
+            f"--map {job.map} ({job.map.size:,} grid points of {neuron.name}'s J)",
+            "use fewer points per axis (N in NAME=LO:HI:N)",
+        )
     params, defaulted = parameter_values(neuron, job.params)
     point = point_spectrum(neuron, params, job.state or None, x=job.input_current, defaulted=defaulted)
     text = _point_lines(point)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +22,10 @@ def _value(text: str) -> float | bool:
         return True
     if low in ("false", "no", "off"):
         return False
-    return float(text)
+    value = float(text)
+    if not math.isfinite(value):  # NaN/inf parameters give a NaN J: a typo, not a neuron's result
+        raise ValueError(text)
+    return value
 
 
 def parse_assignments(items: Sequence[str] | None, what: str) -> dict[str, float | bool]:
@@ -37,7 +41,10 @@ def parse_assignments(items: Sequence[str] | None, what: str) -> dict[str, float
             try:
                 out[name.strip()] = _value(val)
             except ValueError:
-                raise UserError(f"--{what} {part!r}: {val!r} is not a number (or true/false)") from None
+                raise UserError(
+                    f"--{what} {part!r}: {val.strip()!r} is not a finite number (or true/false); "
+                    f"give a value such as {name.strip()}=10"
+                ) from None
     return out
 
 
@@ -79,12 +86,26 @@ class MapSpec:
                 lo, hi, n = float(bits[0]), float(bits[1]), int(bits[2])
             except ValueError:
                 raise UserError(f"--map {part!r}: LO and HI must be numbers and N an integer") from None
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise UserError(f"--map {part!r}: LO and HI must be finite numbers")
             if n < 2:
                 raise UserError(f"--map {part!r}: N must be at least 2")
             axes.append(MapAxis(name.strip(), lo, hi, n))
         if len(axes) != 2:
             raise UserError(f"--map needs exactly two axes, got {len(axes)}: {spec!r}")
         return cls(axes[0], axes[1], which)
+
+    @property
+    def size(self) -> int:
+        """Grid points."""
+        return self.x.n * self.y.n
+
+    def memory_bytes(self, k: int) -> int:
+        """Estimated peak bytes of :func:`~gradscape.gradflow.parameter_map.spectral_radius_map` for
+        k × k matrices: per point, float64 the two grid coordinates, about three copies of the k²
+        matrix entries (the lambdified entries, the stacked matrices, the finite subset copied for
+        ``eigvals``), k complex eigenvalues and their moduli, and ρ."""
+        return self.size * 8 * (2 + 3 * k * k + 3 * k + 2)
 
     def __str__(self) -> str:
         return f"{self.x},{self.y}"
@@ -132,6 +153,26 @@ class SpectrumJob:
     timeout: float = 10.0
     device: str = "auto"
     progress: bool | None = None
+
+    def check(self) -> None:
+        """One :class:`UserError` line for a value no analysis can use (the command's flag types catch
+        these first; this guards library calls)."""
+        if self.samples is not None and self.samples < 1:
+            raise UserError("--samples must be at least 1")
+        if self.steps is not None and self.steps < 1:
+            raise UserError("--steps must be at least 1")
+        if self.flow_samples < 0 or self.lyapunov < 0:
+            raise UserError("--flow-samples and --lyapunov must be 0 or more")
+        if not math.isfinite(self.input_current):
+            raise UserError(f"--input must be a finite number, got {self.input_current!r}")
+        if not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise UserError(f"--timeout must be a finite number of seconds > 0, got {self.timeout!r}")
+        if self.seed < 0:
+            raise UserError(f"--seed must be an integer >= 0, got {self.seed!r}")
+        for what, values in (("param", self.params), ("state", self.state)):
+            for name, value in values.items():
+                if not isinstance(value, bool) and not math.isfinite(value):
+                    raise UserError(f"--{what} {name}={value!r}: give a finite number")
 
     def config(self) -> dict[str, Any]:
         """The resolved job as JSON-able values (recorded in result.json)."""

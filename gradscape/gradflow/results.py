@@ -146,6 +146,7 @@ class SpectrumResult:
             "eigenvalues_full": p.eigenvalues_full_subthreshold,
             "zero_state_fires": p.zero_state_fires,
             "fires": p.fires,
+            "diverged": p.diverged,
             "params": p.params,
             "state": p.state,
         }

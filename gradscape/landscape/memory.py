@@ -1,4 +1,5 @@
-"""How many grid points go through one batched forward: memory and CPU-cache heuristics."""
+"""How many grid points go through one batched forward (memory and CPU-cache heuristics), and the
+memory bound that refuses a grid before it is evaluated (:func:`require_memory`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,21 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["CPU_STEP_BYTES", "output_bytes", "available_bytes", "auto_chunk_size"]
+from gradscape.errors import UserError
+
+__all__ = [
+    "CPU_STEP_BYTES",
+    "MEMORY_FRACTION",
+    "output_bytes",
+    "available_bytes",
+    "auto_chunk_size",
+    "format_bytes",
+    "require_memory",
+]
+
+#: A job may plan to hold at most this fraction of the free memory (the rest: the OS, other processes,
+#: and the estimate's own slack).
+MEMORY_FRACTION = 0.5
 
 #: On a CPU, points whose per-step state (e.g. B·H floats of a recurrent network) is at least this
 #: large are evaluated one at a time, not in vmap chunks (see :func:`auto_chunk_size`).
@@ -57,3 +72,27 @@ def auto_chunk_size(
             cap = max(1, min(cap, CPU_STEP_BYTES // step_bytes))
     fit = available_bytes(device) // (4 * max(per_point_bytes, 1))
     return int(max(1, min(cap, fit, n_points)))
+
+
+def format_bytes(n: float) -> str:
+    """``1536`` → ``'1.5 KiB'`` (binary units, 3 significant digits)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def require_memory(need: int, what: str, shrink: str, device: torch.device | None = None) -> None:
+    """Refuse (one :class:`UserError` line) a job whose estimated ``need`` bytes exceed the bound,
+    ``MEMORY_FRACTION`` of the free memory of ``device`` (default CPU): checked before computing, so
+    an oversized grid fails in a second with what to do (``shrink``) instead of after an hour or with
+    an allocator traceback. ``what`` names the job (e.g. the grid spec and its point count)."""
+    device = device or torch.device("cpu")
+    free = available_bytes(device)
+    bound = int(free * MEMORY_FRACTION)
+    if need > bound:
+        raise UserError(
+            f"{what} needs about {format_bytes(need)} of memory, over the bound of {format_bytes(bound)} "
+            f"({MEMORY_FRACTION:.0%} of the {format_bytes(free)} free on {device.type}); {shrink}"
+        )
