@@ -8,15 +8,8 @@ sees the same order), each mini-batch is run forward, the loss L of
 ``LinearLR`` factor 1 − e/E (it reaches 0 after E epochs), validation and test splits are
 evaluated and the run folder (:mod:`gradscape.models.run_folder`) is updated.
 
-Truncated BPTT with length K (``tbptt``):
-
-* ``reference`` (the BRF reference's ALIF scripts): an optimiser step after every step t with
-  t mod K = 0 and t ≥ sub_seq_length (so t = 0 is one when scoring starts at 0), and after t = T − 1;
-  the state is detached after each. Per-step loss: the (summed or averaged) loss of the steps since
-  the previous truncation point; label-last: the loss ℓ_t at the truncation point itself against the
-  sequence label. Parameters change within a sequence, as in the reference.
-* ``standard``: chunks [0, K), [K, 2K), …; one step per chunk over that chunk's loss (label-last: only
-  the final chunk carries a loss, so only it produces a step).
+Truncated BPTT (``tbptt``) and one mini-batch's optimiser step(s): :mod:`gradscape.models.bptt`.
+Resuming a run exactly from ``last.pt``: :mod:`gradscape.models.training_resume`.
 
 A non-finite loss ends the run with status ``diverged`` (checked once per mini-batch, never inside
 the time loop); everything written until then stays.
@@ -24,10 +17,8 @@ the time loop); everything written until then stays.
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +26,31 @@ import torch
 from tqdm.auto import tqdm
 
 from gradscape.errors import UserError
-from gradscape.io import atomic_write_json, config_hash, output_folder, provenance, to_jsonable
+from gradscape.io import atomic_write_json, config_hash, output_folder, provenance
+from gradscape.models.bptt import train_batch, truncation_chunks
 from gradscape.models.checkpoints import model_config, save_checkpoint
 from gradscape.models.device import resolve_device
 from gradscape.models.evaluation import evaluate
-from gradscape.models.network import NetState, RecurrentNetwork
-from gradscape.models.neurons import NeuronFileSpec, is_neuron_file_spec, load_neuron_file
+from gradscape.models.network import RecurrentNetwork
 from gradscape.models.objectives import correct_counts, sequence_loss
-from gradscape.models.plan import ForwardPlan, plan_forward
+from gradscape.models.plan import plan_forward
 from gradscape.models.run_folder import (
     ITERATION_COLUMNS,
     METRIC_COLUMNS,
     append_csv,
-    read_resume_checkpoint,
     read_status,
-    truncate_csv,
     write_csv,
     write_status,
 )
 from gradscape.models.training_config import TrainConfig, default_config, load_toml, model_family
+from gradscape.models.training_resume import (
+    check_same_settings,
+    comparable,
+    neuron_for,
+    recorded_config,
+    restore_last,
+    save_last,
+)
 
 __all__ = [
     "TrainConfig",
@@ -61,99 +58,16 @@ __all__ = [
     "load_toml",
     "model_family",
     "train",
+    "train_batch",
     "train_seeds",
     "truncation_chunks",
     "shuffle_seed",
     "parse_seeds",
 ]
 
-#: settings that may differ between an interrupted run and its resumption (they do not change results).
-_RESUMABLE_DIFFERENCES = {"device", "download", "data_dir", "compile"}
-
 
 def shuffle_seed(seed: int, epoch: int) -> int:
     return 100003 * int(seed) + int(epoch)
-
-
-def truncation_chunks(
-    T: int, tbptt: int | None, mode: str = "reference", sub_seq_length: int = 0
-) -> list[tuple[int, int]]:
-    """The [start, end) step ranges after each of which the optimiser steps (module docstring)."""
-    if not tbptt:
-        return [(0, T)]
-    K = int(tbptt)
-    if mode == "reference":
-        ends = sorted({t + 1 for t in range(sub_seq_length, T) if t % K == 0} | {T})
-    elif mode == "standard":
-        ends = [min(e, T) for e in range(K, T + K, K)]
-    else:
-        raise UserError(f"unknown TBPTT mode {mode!r}; choose reference or standard")
-    starts = [0, *ends[:-1]]
-    return list(zip(starts, ends, strict=True))
-
-
-def _detach(state: NetState) -> NetState:
-    neuron = type(state.neuron)(*(f.detach() for f in state.neuron))
-    return NetState(state.z.detach(), neuron, state.o.detach())
-
-
-@dataclass
-class _BatchResult:
-    outputs: torch.Tensor  # (T, B, C), detached
-    losses: list[torch.Tensor]  # one per optimiser step, detached
-    steps: int
-    clamped: torch.Tensor
-
-
-def _chunk_loss(
-    out: torch.Tensor, y: torch.Tensor, start: int, end: int, cfg: TrainConfig
-) -> torch.Tensor | None:
-    s = cfg.sub_seq_length
-    if cfg.loss_mode == "last":
-        yy = y if y.dim() == 1 else y[start:end]
-        return sequence_loss(out, yy, mode="last")
-    if end <= s:
-        return None
-    yy = y if y.dim() == 1 else y[start:end]
-    return sequence_loss(out, yy, mode="per_step", sub_seq_length=max(0, s - start), reduction=cfg.reduction)
-
-
-def train_batch(
-    model: RecurrentNetwork,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    cfg: TrainConfig,
-    optimizer: torch.optim.Optimizer,
-    plan: ForwardPlan | None = None,
-) -> _BatchResult:
-    """Forward, backward and optimiser step(s) on one mini-batch (x (T, B, I), y (B,) or (T, B)).
-
-    ``plan``: the forward path (default: :func:`plan_forward` from ``cfg.fast``)."""
-    T = x.shape[0]
-    chunks = truncation_chunks(T, cfg.tbptt, cfg.tbptt_mode, cfg.sub_seq_length)
-    state = None
-    outs, losses = [], []
-    clamped = torch.zeros((), dtype=torch.long, device=x.device)  # stays on the device: no sync
-    steps = 0
-    if plan is None:
-        plan = plan_forward(model, grad=True, batch=x.shape[1], fast=cfg.fast)
-    for start, end in chunks:
-        run = model(x[start:end], state=state, plan=plan)
-        outs.append(run.outputs.detach())
-        loss = _chunk_loss(run.outputs, y, start, end, cfg)
-        if cfg.loss_mode == "last" and cfg.tbptt_mode == "standard" and end < T:
-            loss = None  # standard TBPTT with one label: only the final chunk is scored
-        if loss is not None:
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            optimizer.step()
-            clamped = clamped + model.project_().to(clamped.device)
-            losses.append(loss.detach())
-            steps += 1
-        state = _detach(run.final)
-    return _BatchResult(torch.cat(outs), losses, steps, clamped)
 
 
 def _subset(split: Any, n: int | None, seed: int) -> Any:
@@ -185,47 +99,6 @@ def _load_data(cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
     return (data, splits), info
 
 
-def _neuron_for(model: str, last_path: Path | None) -> Any:
-    """The neuron ``model`` names; a neuron file resumed from ``last_path`` must be the recorded one
-    (same sha256), checked before the file runs."""
-    if not is_neuron_file_spec(model):
-        return model
-    recorded = None
-    if last_path is not None and last_path.is_file():
-        ckpt = read_resume_checkpoint(last_path)
-        record = ckpt.get("model", {}).get("neuron_file")
-        recorded = NeuronFileSpec.from_dict(record).sha256 if record is not None else None
-    return load_neuron_file(model, expected_sha256=recorded)
-
-
-def _comparable(cfg_dict: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in cfg_dict.items() if k not in _RESUMABLE_DIFFERENCES}
-
-
-def _check_same_settings(out: Path, recorded: dict[str, Any], cfg_dict: dict[str, Any]) -> None:
-    """Refuse to resume ``out`` when its recorded config differs from ``cfg_dict`` (one line listing the
-    differing keys; device, download, data_dir and compile may differ)."""
-    # compared as JSON values, so a config read back from config.json (lists for tuples) compares equal
-    recorded, cfg_dict = (json.loads(json.dumps(to_jsonable(_comparable(d)))) for d in (recorded, cfg_dict))
-    if recorded == cfg_dict:
-        return
-    keys = set(cfg_dict) | set(recorded)
-    diff = sorted(k for k in keys if recorded.get(k) != cfg_dict.get(k))
-    raise UserError(f"{out} holds a run with other settings ({', '.join(diff)}); cannot resume it")
-
-
-def _recorded_config(out: Path, last_path: Path) -> dict[str, Any] | None:
-    """The config a run folder was trained with: ``last.pt``'s, else ``config.json``'s (None if neither)."""
-    if last_path.exists():
-        config = read_resume_checkpoint(last_path).get("config", {})
-        return config if isinstance(config, dict) else {}
-    try:
-        config = json.loads((out / "config.json").read_text(encoding="utf-8")).get("config")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return config if isinstance(config, dict) else None
-
-
 def train(
     config: TrainConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True
 ) -> dict[str, Any]:
@@ -241,16 +114,16 @@ def train(
     if resume and status and status.get("status") in ("finished", "diverged", "stopped"):
         # an ended run is left as it is, but only for the settings it ran with: resuming it with other
         # data or seeds must not look like success (exit 0) for a run that never happened
-        recorded = _recorded_config(out, last_path)
+        recorded = recorded_config(out, last_path)
         if recorded is not None:
-            _check_same_settings(out, recorded, cfg.to_dict())
+            check_same_settings(out, recorded, cfg.to_dict())
         return {**status, "out": str(out)}
     if not resume and (last_path.exists() or (out / "metrics.csv").exists()):
         raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     device = resolve_device(cfg.device)
     (data, splits), info = _load_data(cfg)
     model = RecurrentNetwork(
-        _neuron_for(cfg.model, last_path if resume else None),
+        neuron_for(cfg.model, last_path if resume else None),
         data.input_size,
         cfg.hidden_size,
         data.num_classes,
@@ -286,35 +159,16 @@ def train(
         return wall0 + time.perf_counter() - t0
 
     if resume and last_path.exists():
-        ckpt = read_resume_checkpoint(last_path)
-        _check_same_settings(out, ckpt.get("config", {}), cfg_dict)
-        recorded = ckpt.get("data", {}).get("fingerprints")
-        if recorded is not None and recorded != info["fingerprints"]:
-            changed = sorted(k for k in info["fingerprints"] if recorded.get(k) != info["fingerprints"][k])
-            raise UserError(
-                f"{out} was trained on other data than this resume would use (the {', '.join(changed)} "
-                f"split(s) differ; recorded sources {ckpt['data'].get('used_sources')}, now "
-                f"{info['used_sources']}): resume with the run's data, or start a new run in another --out"
-            )
-        model.load_state_dict(ckpt["state_dict"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        if torch.cuda.is_available() and ckpt["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-        rows = list(ckpt["metrics"])
-        iteration = int(ckpt["iteration"])
-        best_val, best_epoch = float(ckpt["best_val_loss"]), int(ckpt["best_epoch"])
-        wall0 = float(ckpt["wall_time_s"])
-        start_epoch = int(ckpt["epoch"]) + 1
-        write_csv(out / "metrics.csv", METRIC_COLUMNS, rows)
-        truncate_csv(out / "iterations.csv", ITERATION_COLUMNS, iteration)
+        done = restore_last(out, last_path, model, optimizer, scheduler, cfg_dict, info)
+        rows, iteration = done.rows, done.iteration
+        best_val, best_epoch = done.best_val, done.best_epoch
+        wall0, start_epoch = done.wall_s, done.start_epoch
     else:
         atomic_write_json(
             out / "config.json",
             {
                 "config": cfg_dict,
-                "config_hash": config_hash(_comparable(cfg_dict)),
+                "config_hash": config_hash(comparable(cfg_dict)),
                 "model": {**model_config(model, cfg.model), "init": model.init_spec},
                 "data": info,
                 "indices": {k: v.indices.tolist() for k, v in splits.items()},
@@ -332,7 +186,7 @@ def train(
         write_csv(out / "iterations.csv", ITERATION_COLUMNS, [])
         best_val, best_epoch = val0["loss"], 0
         save_checkpoint(out / "best.pt", model, cfg.model, epoch=0, val=val0, **ckpt_meta)
-        _save_last(
+        save_last(
             out, model, cfg, optimizer, scheduler, rows, 0, iteration, best_val, best_epoch, wall(), ckpt_meta
         )
 
@@ -418,7 +272,7 @@ def train(
             if val["loss"] < best_val:
                 best_val, best_epoch = val["loss"], epoch
                 save_checkpoint(out / "best.pt", model, cfg.model, epoch=epoch, val=val, **ckpt_meta)
-            _save_last(
+            save_last(
                 out,
                 model,
                 cfg,
@@ -471,39 +325,6 @@ def _row(
         "optimizer_steps": int(steps),
         "wall_time_s": float(wall_s),
     }
-
-
-def _save_last(
-    out: Path,
-    model: RecurrentNetwork,
-    cfg: TrainConfig,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    rows: list[dict[str, Any]],
-    epoch: int,
-    iteration: int,
-    best_val: float,
-    best_epoch: int,
-    wall_s: float,
-    meta: dict[str, Any],
-) -> None:
-    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
-    rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    save_checkpoint(
-        out / "last.pt",
-        model,
-        cfg.model,
-        epoch=epoch,
-        optimizer=optimizer.state_dict(),
-        scheduler=scheduler.state_dict(),
-        rng=rng,
-        metrics=rows,
-        iteration=iteration,
-        best_val_loss=best_val,
-        best_epoch=best_epoch,
-        wall_time_s=wall_s,
-        **meta,
-    )
 
 
 def parse_seeds(text: str) -> list[int]:
