@@ -175,33 +175,34 @@ class TorchOps:
         return f"TorchOps(surrogate={self.surrogate!r})"
 
 
-class SurrogateSlope(sympy.Function):
-    """σ(x) = SG(x): the surrogate derivative of the spike at argument x, left unevaluated."""
+class _Symbol1(sympy.Function):
+    """A one-argument function printed as ``TEXT(a)`` and in LaTeX as ``\\TEX\\left(a\\right)``."""
 
     nargs = 1
+    _tex = ""
+    _text = ""
 
     def _latex(self, printer: Any, exp: str | None = None) -> str:
-        tex = r"\sigma\left(%s\right)" % printer._print(self.args[0])
+        tex = r"%s\left(%s\right)" % (self._tex, printer._print(self.args[0]))
         return tex if exp is None else r"%s^{%s}" % (tex, exp)  # σ(a)² is printed with exp=
 
     def _sympystr(self, printer: Any) -> str:
-        return "σ(%s)" % printer._print(self.args[0])
+        return "%s(%s)" % (self._text, printer._print(self.args[0]))
 
 
-class Spike(sympy.Function):
+class SurrogateSlope(_Symbol1):
+    """σ(x) = SG(x): the surrogate derivative of the spike at argument x, left unevaluated."""
+
+    _tex, _text = r"\sigma", "σ"
+
+
+class Spike(_Symbol1):
     """Θ(x) whose derivative is σ(x) (:class:`SurrogateSlope`), not a Dirac delta."""
 
-    nargs = 1
+    _tex, _text = r"\Theta", "Θ"
 
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         return SurrogateSlope(self.args[0])
-
-    def _latex(self, printer: Any, exp: str | None = None) -> str:
-        tex = r"\Theta\left(%s\right)" % printer._print(self.args[0])
-        return tex if exp is None else r"%s^{%s}" % (tex, exp)
-
-    def _sympystr(self, printer: Any) -> str:
-        return "Θ(%s)" % printer._print(self.args[0])
 
 
 class StopGradient(sympy.Function):
