@@ -503,25 +503,13 @@ CASES: list[Case] = [
 
 #: rows that fail in files this engineer may not edit yet: the reason names the owner and the file
 #: (each is written up in /work/REQUESTS.md); strict, so a fix shows up as XPASS and the row is un-marked
-_LS = "landscape-job: commands/landscape.py / landscape/*: "
 _OUT = " (use gradscape.io.output_folder before any computing)"
 XFAIL: dict[str, str] = {
-    "landscape/seed=-1": _LS + "--seed -1 accepted",
-    "landscape/data-seed=-1": _LS + "--data-seed -1 accepted",
-    "landscape/vmax=nan": _LS + "--vmax nan accepted",
-    "landscape/out=file": _LS + "--out a file: NotADirectoryError traceback" + _OUT,
-    "landscape/out=under-file": _LS + "--out under a file: NotADirectoryError traceback" + _OUT,
-    "landscape/plot-meta-list": _LS + "meta that is a JSON list: TypeError traceback in surface.py",
-    "landscape/plot-loss-shape": _LS + "loss of the wrong shape: ValueError traceback in surface.py",
-    "landscape/plot-truncated": _LS + "a truncated .npz: BadZipFile traceback",
-    "landscape/plot-out=file": _LS + "plot --out a file: FileExistsError traceback" + _OUT,
     "curves/out=file": "reference-artifacts: commands/curves.py --out a file: FileExistsError" + _OUT,
     "curves/out=under-file": "reference-artifacts: commands/curves.py --out under a file" + _OUT,
 }
 #: rows that must not even run until fixed: accepted, they would compute for hours
-DONT_RUN: dict[str, str] = {
-    "landscape/grid-1e8-points": _LS + "a 10^8-point grid is accepted and computed (no memory bound)",
-}
+DONT_RUN: dict[str, str] = {}
 
 
 def _params() -> list[Any]:

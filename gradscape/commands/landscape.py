@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from gradscape.commands.argtypes import threads
+from gradscape.commands.argtypes import finite_float, int_at_least, threads
 from gradscape.errors import UserError
 
 HELP = "loss landscapes around trained weights (surfaces, contours, measures)"
@@ -95,8 +95,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     arg("--trajectory", nargs="+", metavar="PATH", help="for --directions pca: checkpoints along the run")
     arg("--normalization", default="filter", choices=("filter", "filter-blocks", "layer", "none"))
     arg("--orthogonalize", action="store_true", help="orthogonalise e against d after normalising")
-    arg("--seed", type=int, default=0, help="seed of the directions and the data subset (default 0)")
-    arg("--data-seed", type=int, default=0, help="seed of the task's train/val split (default 0)")
+    seed = int_at_least(0)
+    arg("--seed", type=seed, default=0, help="seed of the directions and the data subset (default 0)")
+    arg("--data-seed", type=seed, default=0, help="seed of the task's train/val split (default 0)")
     arg("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     arg("--dtype", choices=("float32", "float64"), default="float32")
     arg("--out", help="output folder")
@@ -104,7 +105,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     arg("--chunk-size", type=int, help="grid points per batched forward (default: from free memory)")
     arg("--sequential", action="store_true", help="evaluate one grid point at a time")
     arg("--curvature", action="store_true", help="also Li et al.'s |λmin/λmax| at every point (slow)")
-    arg("--vmax", type=float, help="clip the plotted loss at this value")
+    arg("--vmax", type=finite_float(), help="clip the plotted loss at this value")
     arg("--no-progress", action="store_true", help="no progress bar (none when stderr is not a terminal)")
     arg("--threads", type=threads, help="torch CPU threads (default: torch's choice)")
     return p

@@ -23,6 +23,7 @@ never encode settings: everything is inside the files.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ import torch
 from torch import nn
 
 from gradscape.errors import UserError
+from gradscape.io import output_folder
 from gradscape.landscape.api import recurrent_forward, recurrent_objective, split_batches
 from gradscape.landscape.directions import Directions, random_directions
 from gradscape.landscape.evaluate import Metric, RunOptions, evaluate_grid
@@ -43,6 +45,7 @@ from gradscape.landscape.jobspec import (
     ModelEntry,
     ModelLandscape,
 )
+from gradscape.landscape.memory import grid_bytes, memory_bound, require_memory
 from gradscape.landscape.outputs import measures_of, write_measures
 from gradscape.landscape.parameters import parameter_point, select_parameters
 from gradscape.landscape.surface import Surface, load_surface
@@ -85,10 +88,43 @@ def _check(job: LandscapeJob) -> Grid:
         raise UserError(
             f"unknown --directions {job.directions.kind!r}; choose one of {', '.join(DIRECTION_KINDS)}"
         )
+    if job.seed < 0 or d.data_seed < 0:
+        raise UserError(f"--seed and --data-seed must be integers >= 0, got {job.seed} and {d.data_seed}")
+    if job.vmax is not None and not math.isfinite(job.vmax):
+        raise UserError(f"--vmax must be a finite number, got {job.vmax!r}")
     grid = parse_grid(job.grid, job.dims)
     if any(a.num < 3 for a in grid.axes):
         raise UserError(f"--grid {job.grid}: the measures need at least 3 points per axis")
+    per_point = grid_bytes(1, grid.dims, job.render)
+    fit = memory_bound()[0] // per_point
+    per_axis = math.isqrt(fit) if grid.dims == 2 else fit
+    require_memory(
+        grid_bytes(grid.size, grid.dims, job.render),
+        f"--grid {grid.spec} ({grid.size:,} points, {per_point:,} bytes each for the results and plots)",
+        f"use fewer points per axis (num in start:stop:num; about {per_axis:,} per axis fit here)",
+    )
+    # before any computing: an unwritable --out must not fail at the first write after the first chunk
+    output_folder(job.out)
     return grid
+
+
+def _check_chunk(
+    job: LandscapeJob, net: nn.Module, names: list[str], grid: Grid, device: torch.device
+) -> None:
+    """A given --chunk-size holds about three copies of the perturbed parameters per point (θ_p, the
+    direction terms, the stacked batch for vmap): refused when that exceeds the memory bound (the
+    automatic chunk size is sized to fit)."""
+    if job.chunk_size is None or job.sequential:
+        return
+    itemsize = 8 if job.dtype == "float64" else 4
+    params = dict(net.named_parameters())
+    per_point = 3 * itemsize * sum(params[n].numel() for n in names)
+    require_memory(
+        min(job.chunk_size, grid.size) * per_point,
+        f"--chunk-size {job.chunk_size} (points per forward, {per_point:,} bytes of parameters each)",
+        "give a smaller --chunk-size or leave it out (sized from free memory)",
+        device,
+    )
 
 
 # ----------------------------------------------------------------------------- directions
@@ -277,6 +313,7 @@ def _one(
     net = net.to(device=device, dtype=dtype).eval()
     split, pixel_order = _pixel_order(task, split, ck, d)
     names = select_parameters(net, spec.params)
+    _check_chunk(job, net, names, grid, device)
     objective = {**task_objective(task.name, kind), "reduction": "mean"}
     loss_fn, acc_fn = recurrent_objective(**objective)
     batches = split_batches(split, d.batch_size, device=device, steps=d.steps, dtype=dtype)

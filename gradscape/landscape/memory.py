@@ -20,11 +20,19 @@ __all__ = [
     "auto_chunk_size",
     "format_bytes",
     "require_memory",
+    "RENDER_BYTES_PER_POINT",
+    "grid_bytes",
+    "memory_bound",
 ]
 
 #: A job may plan to hold at most this fraction of the free memory (the rest: the OS, other processes,
 #: and the estimate's own slack).
 MEMORY_FRACTION = 0.5
+
+#: Peak bytes per point of drawing a 2-D surface: matplotlib's 3-D surface at stride 1 (a polygon per
+#: grid cell) with the filled contours, measured at about 770–850 B per point on 200² and 400² grids,
+#: plus plotly's HTML (about 100–200 B per point); rounded up.
+RENDER_BYTES_PER_POINT = 1024
 
 #: On a CPU, points whose per-step state (e.g. B·H floats of a recurrent network) is at least this
 #: large are evaluated one at a time, not in vmap chunks (see :func:`auto_chunk_size`).
@@ -83,14 +91,30 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def grid_bytes(points: int, dims: int, render: bool = True) -> int:
+    """Estimated peak bytes of what a landscape holds for the whole grid (chunks aside): float64 loss
+    and accuracy, the bool computed mask, the (points, dims) float64 coefficient table and its
+    meshgrid, about four float64 copies of the loss in the measures and plots, and, for a rendered
+    2-D surface, :data:`RENDER_BYTES_PER_POINT`."""
+    per_point = 2 * 8 + 1 + 2 * 8 * dims + 4 * 8
+    if render and dims == 2:
+        per_point += RENDER_BYTES_PER_POINT
+    return points * per_point
+
+
+def memory_bound(device: torch.device | None = None) -> tuple[int, int]:
+    """(bound, free) bytes on ``device`` (default CPU): the bound is ``MEMORY_FRACTION`` of the free."""
+    free = available_bytes(device or torch.device("cpu"))
+    return int(free * MEMORY_FRACTION), free
+
+
 def require_memory(need: int, what: str, shrink: str, device: torch.device | None = None) -> None:
     """Refuse (one :class:`UserError` line) a job whose estimated ``need`` bytes exceed the bound,
     ``MEMORY_FRACTION`` of the free memory of ``device`` (default CPU): checked before computing, so
     an oversized grid fails in a second with what to do (``shrink``) instead of after an hour or with
     an allocator traceback. ``what`` names the job (e.g. the grid spec and its point count)."""
     device = device or torch.device("cpu")
-    free = available_bytes(device)
-    bound = int(free * MEMORY_FRACTION)
+    bound, free = memory_bound(device)
     if need > bound:
         raise UserError(
             f"{what} needs about {format_bytes(need)} of memory, over the bound of {format_bytes(bound)} "

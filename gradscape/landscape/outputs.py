@@ -71,19 +71,34 @@ def collect_results(items: Sequence[str | Path]) -> list[Path]:
     return paths
 
 
+def _stored_measures(path: Path) -> dict[str, Any] | None:
+    """The measures in a ``measures.json`` (one line naming a damaged file)."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(
+            f"{path} is damaged ({type(exc).__name__}); delete it and the measures are computed afresh"
+        ) from None
+    if not isinstance(report, dict):
+        raise UserError(f"{path} is not a measures report; delete it and the measures are computed afresh")
+    return report.get("measures")
+
+
 def replot(
     items: Sequence[str | Path], out: str | Path | None = None, vmax: float | None = None
 ) -> list[Path]:
     """Re-render saved results side by side into ``out`` (default: the folder above the first one),
     with the measures stored beside each result (computed afresh where there are none)."""
+    from gradscape.io import output_folder
     from gradscape.landscape.plots import render
 
     if not items:
         raise UserError("landscape plot needs result files or folders: gradscape landscape plot RESULT…")
     paths = collect_results(items)
     surfaces = [load_surface(p) for p in paths]
+    folder = output_folder(out) if out else paths[0].parent.parent  # checked before drawing
     measures = []
     for p, s in zip(paths, surfaces, strict=True):
         m = p.parent / "measures.json"
-        measures.append(json.loads(m.read_text()).get("measures") if m.is_file() else measures_of(s))
-    return render(surfaces, Path(out) if out else paths[0].parent.parent, measures=measures, vmax=vmax)
+        measures.append(_stored_measures(m) if m.is_file() else measures_of(s))
+    return render(surfaces, folder, measures=measures, vmax=vmax)

@@ -12,6 +12,7 @@ curvature map or a trajectory ``path``), and ``meta``: a JSON string with the re
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,8 +102,31 @@ class Surface:
         return atomic_savez(path, **arrays)
 
 
+class _Malformed(ValueError):
+    """A result file whose arrays or metadata do not fit together (the message says which)."""
+
+
+def _checked(data: dict[str, np.ndarray], meta: Any) -> Grid:
+    """The grid of a result's ``meta``, with every array checked against it (:class:`_Malformed`)."""
+    if not isinstance(meta, dict):
+        raise _Malformed(f"its meta is a JSON {type(meta).__name__}, not an object")
+    if not isinstance(meta.get("grid"), str):
+        raise _Malformed("its meta has no grid spec")
+    grid = parse_grid(meta["grid"], 2 if "beta" in data else 1)
+    for key in ("loss", "accuracy", "computed"):
+        if data[key].shape != grid.shape:
+            raise _Malformed(f"{key} has shape {data[key].shape}, but the grid {grid.spec} is {grid.shape}")
+    if data["center"].shape != (2,) or data["center_computed"].shape != ():
+        raise _Malformed(f"center has shape {data['center'].shape}, expected (2,)")
+    return grid
+
+
 def load_surface(path: str | Path) -> Surface:
-    """Read a result file written by :meth:`Surface.save` (:class:`UserError` if it is not one)."""
+    """Read a result file written by :meth:`Surface.save` (:class:`UserError` if it is not one).
+
+    Every array is checked against the grid in ``meta``, so a damaged or hand-edited file is one
+    line naming it, never an error from the plots or measures later.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"landscape result {path} does not exist")
@@ -110,17 +134,23 @@ def load_surface(path: str | Path) -> Surface:
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}
         meta = json.loads(str(data["meta"]))
-        grid = parse_grid(meta["grid"], 2 if "beta" in data else 1)
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{path} is not a gradscape landscape result ({type(exc).__name__}: {exc})") from None
-    dirs: dict[int, dict[str, Tensor]] = {}
-    extras = {}
-    for key, a in data.items():
-        if key.startswith("dir") and "__" in key:
-            k, name = key[3:].split("__", 1)
-            dirs.setdefault(int(k), {})[name] = torch.from_numpy(np.array(a))
-        elif key.startswith("extra__"):
-            extras[key[7:]] = a
+        grid = _checked(data, meta)
+        dirs: dict[int, dict[str, Tensor]] = {}
+        extras = {}
+        for key, a in data.items():
+            if key.startswith("dir") and "__" in key:
+                k, name = key[3:].split("__", 1)
+                dirs.setdefault(int(k), {})[name] = torch.from_numpy(np.array(a))
+            elif key.startswith("extra__"):
+                extras[key[7:]] = a
+    except _Malformed as exc:
+        raise UserError(f"{path} is not a whole gradscape landscape result: {exc}") from None
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        detail = (str(exc).strip().splitlines() or [""])[0]
+        raise UserError(
+            f"{path} is not a gradscape landscape result ({type(exc).__name__}: {detail}); give a "
+            "landscape.npz written by gradscape landscape, or compute it again"
+        ) from None
     directions = Directions([dirs[k] for k in sorted(dirs)], meta.get("directions", {})) if dirs else None
     c = data["center"]
     return Surface(
