@@ -501,13 +501,9 @@ CASES: list[Case] = [
 ]
 # fmt: on
 
-#: rows that fail in files this engineer may not edit yet: the reason names the owner and the file
-#: (each is written up in /work/REQUESTS.md); strict, so a fix shows up as XPASS and the row is un-marked
-_OUT = " (use gradscape.io.output_folder before any computing)"
-XFAIL: dict[str, str] = {
-    "curves/out=file": "reference-artifacts: commands/curves.py --out a file: FileExistsError" + _OUT,
-    "curves/out=under-file": "reference-artifacts: commands/curves.py --out under a file" + _OUT,
-}
+#: rows that still fail: the reason names the owner and the file (written up in /work/REQUESTS.md);
+#: strict, so a fix shows up as XPASS and the row is un-marked. Empty since issue 13 was fixed.
+XFAIL: dict[str, str] = {}
 #: rows that must not even run until fixed: accepted, they would compute for hours
 DONT_RUN: dict[str, str] = {}
 

@@ -93,12 +93,13 @@ def run(args: argparse.Namespace) -> int:
         table2_rule_comparison,
         table2_rule_markdown,
     )
-    from gradscape.io import atomic_write_json, atomic_write_text, provenance
+    from gradscape.io import atomic_write_json, atomic_write_text, output_folder, provenance
 
     rule = _rule(args.rule)
     tasks = _bundled_tasks(args.bundled)
     if not args.paths and not tasks:
         raise UserError("nothing to read: give run folders / curve CSVs and/or --bundled ecg,shd,psmnist")
+    out = output_folder(args.out)  # checked before reading: a file in the way is one line, not a traceback
     by_source: dict[str, Any] = {}
     if tasks:
         by_source["authors (bundled)"] = bundled_curves(tasks)
@@ -112,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for source, groups in by_source.items():
         rows += [{"source": source, **r} for r in table2_rows(groups, rule)]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
 
     import csv
     import io
