@@ -246,6 +246,7 @@ def _landscape_section(
         grid=settings["landscape_grid"],
         seed=settings["seed"],
         device=settings["device"],
+        progress=settings["progress"],
     )
     result = run_landscape(job)
     measures = {m.label: measures_report(m.surface, m.measures, m.files[0]) for m in result.models}
@@ -279,9 +280,16 @@ def _num(v: Any) -> str:
 
 
 def run_demo(
-    out: str | Path, *, device: str = "auto", sample: int = 0, quick: bool = False, seed: int = 0
+    out: str | Path,
+    *,
+    device: str = "auto",
+    sample: int = 0,
+    quick: bool = False,
+    seed: int = 0,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Run the demo into ``out``; returns everything written to ``demo.json``."""
+    """Run the demo into ``out``; returns everything written to ``demo.json`` (``progress``: tqdm
+    bars of the evaluations and the landscape grid)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
@@ -290,7 +298,7 @@ def run_demo(
     for k in MODELS:
         path = bundled_checkpoint(k)
         print(f"[demo] evaluating bundled {k.upper()} checkpoint on the ECG test set …", flush=True)
-        evals[k] = evaluate_checkpoint(path, "ecg", model=k, device=str(dev), progress=True)
+        evals[k] = evaluate_checkpoint(path, "ecg", model=k, device=str(dev), progress=progress)
         evals[k]["checkpoint"] = f"gradscape/bundled/checkpoints/{path.name}"
         nets[k], _ = load_model(path, k)
     runs = _run_models(nets, task.test, sample, dev)
@@ -307,6 +315,7 @@ def run_demo(
         "flow_steps": 200 if quick else 1300,
         "landscape_grid": "-1:1:7" if quick else "-1:1:21",
         "landscape_samples": 8 if quick else 32,
+        "progress": progress,
     }
     result: dict[str, Any] = {
         "settings": settings,

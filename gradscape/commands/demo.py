@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from gradscape.commands.argtypes import int_at_least, threads
@@ -36,6 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the analysed test subsets")
     p.add_argument("--quick", action="store_true", help="smaller landscape grid and fewer samples (tests)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (none off a terminal)")
     return p
 
 
@@ -57,5 +59,12 @@ def run(args: argparse.Namespace) -> int:
         )
     torch.set_num_threads(args.threads)
 
-    run_demo(args.out, device=args.device, sample=args.sample, quick=args.quick, seed=args.seed)
+    run_demo(
+        args.out,
+        device=args.device,
+        sample=args.sample,
+        quick=args.quick,
+        seed=args.seed,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
     return 0

@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any
 
+from gradscape.commands.argtypes import threads
 from gradscape.figures.pipeline import FIGURES, generate
 from gradscape.figures.profiles import PROFILE_NAMES, PROFILES, REFERENCE_DESCRIPTION
 
@@ -34,7 +35,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (figures, tables, report, run cache)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--data-dir", help="folder with full MNIST IDX files and/or shd_train.h5/shd_test.h5")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (none off a terminal)")
+    p.add_argument(
+        "--threads",
+        type=threads,
+        help="torch CPU threads (default: the profile's choice, 1 for reference and the small profiles)",
+    )
     return p
 
 
@@ -47,5 +53,6 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         progress=not args.no_progress and sys.stderr.isatty(),
         log=lambda line: print(line, file=sys.stderr, flush=True),
+        threads=args.threads,
     )
     return 0

@@ -10,7 +10,8 @@ and ``summary.json``. A figure whose inputs are missing is skipped with one line
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,10 +192,13 @@ def generate(
     data_dir: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Make the requested figures into ``out``; returns the summary written to ``summary.json``.
 
     The ``reference`` profiles train nothing: :func:`gradscape.figures.reference.generate_reference`.
+    ``threads``: torch intra-op threads while the profile runs (default: the profile's choice; one
+    for the reference profiles, see :data:`REFERENCE_THREADS`).
     """
     if profile_name in REFERENCE_PROFILES:
         resolve_device(device)
@@ -204,26 +208,42 @@ def generate(
             only if isinstance(only, str) or only is None else ",".join(only), REFERENCE_FIGURES
         )
         settings = REFERENCE_PROFILES[profile_name]
-        return generate_reference(
-            output_folder(out), chosen, settings=settings, device=device, progress=progress, log=log
-        )
+        folder = output_folder(out)
+        with _threads(threads or REFERENCE_THREADS):
+            return generate_reference(
+                folder, chosen, settings=settings, device=device, progress=progress, log=log
+            )
     t0 = time.perf_counter()
     profile = get_profile(profile_name)
     figures = parse_only(only) if isinstance(only, str) or only is None else parse_only(",".join(only))
     check_data_dir(data_dir)
     resolve_device(device)  # a bad --device fails here, before any folder is made
     out = output_folder(out)
-    with world(device) as w:  # a bad --device fails here, before any work
-        if profile.threads is None:
-            return _generate(profile, figures, out, device, data_dir, progress, log, w, t0)
-        import torch
+    with world(device) as w, _threads(threads or profile.threads):
+        return _generate(profile, figures, out, device, data_dir, progress, log, w, t0)
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(profile.threads)
-        try:
-            return _generate(profile, figures, out, device, data_dir, progress, log, w, t0)
-        finally:
-            torch.set_num_threads(threads)
+
+#: The reference profile's work is landscape grids and per-step Jacobians of H 256 networks on
+#: 256 sequences, where one intra-op thread is as fast as two on the 2-core CPU (README, Speed:
+#: 0.166 vs 0.170 s per landscape point) and does not spin-wait when another process holds the
+#: other core (with two threads a 21×21 S-MNIST grid ran at 0.98 s per point on the loaded machine).
+REFERENCE_THREADS = 1
+
+
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` for the block (None: left as it is)."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _generate(
