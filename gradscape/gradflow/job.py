@@ -182,7 +182,7 @@ def run_spectrum(job: SpectrumJob) -> SpectrumResult:
     from gradscape.gradflow.jacobians import checkpoint_spectra
     from gradscape.gradflow.network_flow import checkpoint_gradient_flow
     from gradscape.io import atomic_savez, atomic_write_json, output_folder, provenance
-    from gradscape.landscape.memory import require_memory
+    from gradscape.memory import require_memory
     from gradscape.models.device import resolve_device
     from gradscape.models.neurons import get_neuron
 
