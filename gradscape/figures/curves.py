@@ -15,40 +15,21 @@ from typing import Any
 
 import numpy as np
 
-from gradscape.figures.curve_files import (
-    BUNDLED_CAPTION,
-    BUNDLED_CURVES,
-    CurveGroups,
-    bundled_curves,
-    read_curve_file,
-    read_curves,
-    read_run_folder,
-)
+from gradscape.figures import curve_files as _curve_files
+from gradscape.figures import table2_reference as _table2_reference
+from gradscape.figures.curve_files import CurveGroups
 from gradscape.figures.plotting import model_color, model_label
 from gradscape.figures.stats import TABLE2_RULE, Curve, Table2Rule, convergence_epochs, effective_rule
-from gradscape.figures.table2_reference import (
-    REFERENCE_ROWS,
-    table2_reference,
-    table2_rules_reference,
-    write_table2_reference,
-)
 
-__all__ = [
-    "BUNDLED_CURVES",
-    "BUNDLED_CAPTION",
-    "CurveGroups",
-    "bundled_curves",
-    "read_curve_file",
-    "read_run_folder",
-    "read_curves",
-    "padded",
-    "plot_curves",
-    "plot_comparison",
-    "REFERENCE_ROWS",
-    "table2_reference",
-    "table2_rules_reference",
-    "write_table2_reference",
-]
+#: the names that moved to curve_files and table2_reference, still importable from here
+_MOVED = {name: module for module in (_curve_files, _table2_reference) for name in module.__all__}
+__all__ = [*_MOVED, "padded", "plot_curves", "plot_comparison"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(_MOVED[name], name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def padded(curves: Sequence[Curve]) -> tuple[np.ndarray, np.ndarray]:

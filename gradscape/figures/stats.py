@@ -13,56 +13,32 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gradscape.figures import convergence as _convergence
+from gradscape.figures import paper as _paper
+from gradscape.figures import table2_rules as _table2_rules
 from gradscape.figures.cells import cell as _fmt
 from gradscape.figures.cells import cell_pm as _pm
 from gradscape.figures.convergence import (
-    EPOCH_BASES,
-    FINAL_RULES,
     FRACTIONS,
     TABLE2_RULE,
     Curve,
     Table2Rule,
     convergence_epochs,
     effective_rule,
-    epochs_to_fraction,
-    final_accuracy,
-    mean_curve,
     mean_run,
     mean_std,
 )
-from gradscape.figures.paper import PAPER_TASK, paper_numbers, paper_source_note, paper_table
-from gradscape.figures.table2_rules import (
-    REPRODUCE_TOLERANCE,
-    best_rule,
-    rule_scores,
-    table2_rule_comparison,
-    table2_rule_markdown,
-)
+from gradscape.figures.paper import PAPER_TASK, paper_numbers
 
-__all__ = [
-    "FRACTIONS",
-    "FINAL_RULES",
-    "EPOCH_BASES",
-    "Table2Rule",
-    "TABLE2_RULE",
-    "REPRODUCE_TOLERANCE",
-    "Curve",
-    "final_accuracy",
-    "epochs_to_fraction",
-    "convergence_epochs",
-    "effective_rule",
-    "table2_rule_comparison",
-    "rule_scores",
-    "best_rule",
-    "table2_rule_markdown",
-    "mean_std",
-    "mean_curve",
-    "paper_table",
-    "paper_source_note",
-    "table2_rows",
-    "table2_markdown",
-    "TABLE2_COLUMNS",
-]
+#: the names that moved to convergence, paper and table2_rules, still importable from here
+_MOVED = {name: module for module in (_convergence, _paper, _table2_rules) for name in module.__all__}
+__all__ = [*_MOVED, "table2_rows", "table2_markdown", "TABLE2_COLUMNS"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(_MOVED[name], name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 TABLE2_COLUMNS = (
