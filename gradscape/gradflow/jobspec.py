@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from gradscape.errors import UserError
+from gradscape.ranges import parse_range
 
 __all__ = ["MapAxis", "MapSpec", "CheckpointSpec", "SpectrumJob", "parse_assignments"]
 
@@ -79,17 +80,11 @@ class MapSpec:
         axes = []
         for part in spec.split(","):
             name, sep, rng = part.partition("=")
-            bits = rng.split(":")
-            if not sep or len(bits) != 3:
+            if not sep:
                 raise UserError(f"--map {part!r}: write NAME=LO:HI:N, e.g. omega=0:99:200")
-            try:
-                lo, hi, n = float(bits[0]), float(bits[1]), int(bits[2])
-            except ValueError:
-                raise UserError(f"--map {part!r}: LO and HI must be numbers and N an integer") from None
-            if not (math.isfinite(lo) and math.isfinite(hi)):
-                raise UserError(f"--map {part!r}: LO and HI must be finite numbers")
-            if n < 2:
-                raise UserError(f"--map {part!r}: N must be at least 2")
+            lo, hi, n = parse_range(
+                rng, prefix=f"--map {part!r}", hint="write NAME=LO:HI:N, e.g. omega=0:99:200", min_num=2
+            )
             axes.append(MapAxis(name.strip(), lo, hi, n))
         if len(axes) != 2:
             raise UserError(f"--map needs exactly two axes, got {len(axes)}: {spec!r}")

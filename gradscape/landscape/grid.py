@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradscape.errors import UserError
+from gradscape.ranges import parse_range
 
 __all__ = ["Axis", "Grid", "parse_axis", "parse_grid"]
 
@@ -72,22 +73,13 @@ class Grid:
 
 def parse_axis(spec: str) -> Axis:
     """``"start:stop:num"`` → :class:`Axis` (raises :class:`UserError` on a malformed spec)."""
-    text = str(spec).strip()
-    parts = text.split(":")
-    hint = "write start:stop:num, e.g. -1:1:51"
-    if len(parts) != 3:
-        raise UserError(f"bad grid spec {spec!r}: {hint}")
-    try:
-        start, stop = float(parts[0]), float(parts[1])
-        num = int(parts[2])
-    except ValueError:
-        raise UserError(f"bad grid spec {spec!r}: {hint} (num a whole number)") from None
-    if not (math.isfinite(start) and math.isfinite(stop)):
-        raise UserError(f"bad grid spec {spec!r}: start and stop must be finite numbers")
-    if num < 1:
-        raise UserError(f"bad grid spec {spec!r}: num must be at least 1")
-    if num > 1 and not start < stop:
-        raise UserError(f"bad grid spec {spec!r}: start must be smaller than stop")
+    start, stop, num = parse_range(
+        spec,
+        prefix=f"bad grid spec {spec!r}",
+        hint="write start:stop:num, e.g. -1:1:51",
+        names=("start", "stop", "num"),
+        increasing=True,
+    )
     return Axis(start, stop, num)
 
 
