@@ -5,7 +5,7 @@
   result has one), the measures written under each contour panel.
 * 1-D: f(α) with the accuracy on a twin axis, diverged points marked on the top edge.
 * ``curvature_ratio`` (Li et al.'s |λ_min/λ_max|) as a heat map when a result holds one.
-* plotly: interactive 3-D surfaces as one offline, self-contained HTML file.
+* plotly: interactive 3-D surfaces as one offline HTML file (:mod:`~gradscape.landscape.html`).
 
 Points not computed or diverged (non-finite loss) are masked everywhere. PNG and PDF are written.
 """
@@ -24,6 +24,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from gradscape.io import save_figure
+from gradscape.landscape.html import loss_label, surfaces_html
+from gradscape.landscape.labels import caption
+from gradscape.landscape.labels import clipped as _clipped
 
 __all__ = [
     "render",
@@ -34,27 +37,6 @@ __all__ = [
     "caption",
     "loss_label",
 ]
-
-
-def caption(surface: Any) -> str:
-    """One line of settings for a figure title."""
-    cfg = surface.meta.get("config", {})
-    d = surface.meta.get("directions", {})
-    what = "f(α, β) = L(θ* + αd + βe)" if surface.grid.dims == 2 else "f(α) = L(θ* + αd)"
-    parts = [
-        what,
-        f"params {', '.join(cfg.get('params', []))}",
-        f"{d.get('kind', 'given')} directions"
-        + (f", {d['normalization']}-normalised" if d.get("normalization") else "")
-        + (", e ⊥ d" if d.get("orthogonalized") else ""),
-        f"seed {cfg.get('seed', d.get('seed', '?'))}",
-    ]
-    if cfg.get("task"):
-        parts.append(f"{cfg['task']} {cfg.get('split', '')} ({cfg.get('samples', '?')} samples)")
-    if cfg.get("steps"):
-        parts.append(f"first {cfg['steps']} steps")
-    parts.append(f"grid {surface.grid.spec}")
-    return "; ".join(parts)
 
 
 def _measure_text(m: dict[str, Any] | None) -> str:
@@ -93,11 +75,6 @@ def _measure_text(m: dict[str, Any] | None) -> str:
     if num(m.get("diverged")) and m["diverged"]:
         lines.append(f"diverged points: {m['diverged']}")
     return "\n".join(lines)
-
-
-def _clipped(surface: Any, vmax: float | None) -> np.ndarray:
-    f = surface.masked_loss()
-    return np.minimum(f, vmax) if vmax is not None else f
 
 
 def plot_surfaces(
@@ -150,11 +127,21 @@ def plot_surfaces(
         ax2.set_title(f"{s.label}: contours")
         ax2.set_aspect("equal", adjustable="box")
         ax2.legend(loc="upper right", fontsize=7)
-        text = _measure_text(measures[i] if measures else None)
-        if text:
-            ax2.text(0.5, -0.16, text, transform=ax2.transAxes, ha="center", va="top", fontsize=8)
-    fig.suptitle(textwrap.fill(caption(surfaces[0]), 60 * n), fontsize=9)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.95))
+        _measures_under(ax2, measures[i] if measures else None, -0.16)
+    return _captioned(fig, surfaces, 60 * n, (0, 0.04, 1, 0.95))
+
+
+def _measures_under(ax: Any, measures: dict | None, y: float) -> None:
+    """The panel's smoothness/convexity measures as a line of text under its axes."""
+    text = _measure_text(measures)
+    if text:
+        ax.text(0.5, y, text, transform=ax.transAxes, ha="center", va="top", fontsize=8)
+
+
+def _captioned(fig: plt.Figure, surfaces: Sequence[Any], width: int, rect: tuple[float, ...]) -> plt.Figure:
+    """The settings caption of the first result as the figure's title, wrapped to ``width``."""
+    fig.suptitle(textwrap.fill(caption(surfaces[0]), width), fontsize=9)
+    fig.tight_layout(rect=rect)
     return fig
 
 
@@ -184,12 +171,8 @@ def plot_curves(
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = tw.get_legend_handles_labels()
         ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper center")
-        text = _measure_text(measures[i] if measures else None)
-        if text:
-            ax.text(0.5, -0.2, text, transform=ax.transAxes, ha="center", va="top", fontsize=8)
-    fig.suptitle(textwrap.fill(caption(surfaces[0]), 70 * n), fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.9))
-    return fig
+        _measures_under(ax, measures[i] if measures else None, -0.2)
+    return _captioned(fig, surfaces, 70 * n, (0, 0.05, 1, 0.9))
 
 
 def plot_curvature(surfaces: Sequence[Any]) -> plt.Figure | None:
@@ -212,163 +195,6 @@ def plot_curvature(surfaces: Sequence[Any]) -> plt.Figure | None:
     fig.suptitle(textwrap.fill("Li et al.'s convexity map; " + caption(have[0]), 60 * len(have)), fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.92))
     return fig
-
-
-PANEL_WIDTH = 480  # pixels per 3-D panel of surfaces_html
-
-
-def _metric(surface: Any) -> tuple[str, str]:
-    """(name, unit) of the surface's metric: ``meta["metric"]`` / ``meta["metric_unit"]`` when the
-    caller recorded them; otherwise read from the recorded objective of
-    :func:`gradscape.landscape.api.recurrent_landscape` (the NLL ℓ = −log softmax(o)_y, in nats; see
-    :mod:`gradscape.models.objectives`), else ("loss", "")."""
-    meta = surface.meta
-    if isinstance(meta.get("metric"), str) and meta["metric"]:
-        return meta["metric"], str(meta.get("metric_unit") or "")
-    obj = meta.get("config", {}).get("objective")
-    if not isinstance(obj, dict):
-        return "loss", ""
-    if obj.get("mode") == "last":
-        return "label-last NLL", "nats"
-    how = "summed" if obj.get("reduction") == "sum" else "mean"
-    start = int(obj.get("sub_seq_length") or 0)
-    return f"{how} per-step NLL{f' from step {start}' if start else ''}", "nats"
-
-
-def loss_label(surface: Any) -> str:
-    """The metric's name and unit, e.g. "loss: label-last NLL (nats)" (colour-bar and 1-D axis titles)."""
-    name, unit = _metric(surface)
-    text = name if name == "loss" else f"loss: {name}"
-    return f"{text} ({unit})" if unit else text
-
-
-def _range_text(f: np.ndarray) -> tuple[float, float, str]:
-    """(lowest, highest, "loss lo … hi (range r)") over the finite drawn values."""
-    finite = np.isfinite(f)
-    if not finite.any():
-        return 0.0, 1.0, "no finite loss values"
-    lo, hi = float(np.nanmin(f)), float(np.nanmax(f))
-    return lo, hi, f"loss {lo:.4g} … {hi:.4g} (range {hi - lo:.3g})"
-
-
-def surfaces_html(surfaces: Sequence[Any], *, vmax: float | None = None) -> str:
-    """Interactive plotly figure of the results as one self-contained HTML page (works offline).
-
-    2-D results: one 3-D surface f(α, β) per model side by side, each panel with its own colour
-    scale (cmin/cmax = that surface's finite minimum/maximum) and its own colour bar beside it, axes
-    titled α (units of d), β (units of e) and the metric (:func:`loss_label`), explicit axis ranges
-    that enclose the whole surface and a camera far enough out to show the whole box; the panel title
-    gives the model label and the loss range. 1-D results: f(α) curves. The settings
-    (:func:`caption`) are the page title. plotly.js is inlined (no CDN, no MathJax) so the page
-    renders without a network.
-    """
-    import plotly.graph_objects as go
-
-    two_d = [s for s in surfaces if s.grid.dims == 2]
-    note = f"; loss clipped at {vmax:g}" if vmax is not None else ""
-    if two_d:
-        n = len(two_d)
-        fig = go.Figure()
-        annotations = []
-        for i, s in enumerate(two_d):
-            f = _clipped(s, vmax)
-            lo, hi, rng = _range_text(f)
-            pad = 0.03 * (hi - lo) if hi > lo else 0.5
-            name = "scene" if i == 0 else f"scene{i + 1}"
-            unit = _metric(s)[1]
-            z_title = f"loss ({unit})" if unit else "loss"  # short: 3-D text past the scene edge is cut off
-            # a panel is 1/n of the page width: the 3-D scene, then its colour bar (about 100 px of a
-            # panel's PANEL_WIDTH) so that no bar overlaps the next scene
-            w = 1.0 / n
-            x0, right = i * w + 0.06 * w, i * w + 0.80 * w
-            fig.add_trace(
-                go.Surface(
-                    x=s.alphas,
-                    y=s.betas,
-                    z=f.T,
-                    scene=name,
-                    name=s.label,
-                    colorscale="Viridis",
-                    cmin=lo if hi > lo else lo - 0.5,
-                    cmax=hi if hi > lo else hi + 0.5,
-                    showscale=True,
-                    colorbar={
-                        "x": right + 0.01 * w,
-                        "xanchor": "left",
-                        "y": 0.45,
-                        "len": 0.7,
-                        "thickness": 14,
-                        "title": {"text": loss_label(s), "side": "right"},
-                        "tickformat": ".3~g",
-                    },
-                    hovertemplate="α %{x:.3g}<br>β %{y:.3g}<br>loss %{z:.4g}<extra>" + s.label + "</extra>",
-                )
-            )
-            fig.update_layout(
-                {
-                    name: {
-                        "domain": {"x": [x0, right], "y": [0.0, 0.9]},
-                        "xaxis": {
-                            "title": {"text": "α (units of d)"},
-                            "range": [float(s.alphas.min()), float(s.alphas.max())],
-                        },
-                        "yaxis": {
-                            "title": {"text": "β (units of e)"},
-                            "range": [float(s.betas.min()), float(s.betas.max())],
-                        },
-                        "zaxis": {"title": {"text": z_title}, "range": [lo - pad, hi + pad]},
-                        "aspectmode": "manual",
-                        "aspectratio": {"x": 1.0, "y": 1.0, "z": 1.0},
-                        # far enough out that the whole box and its axis titles stay inside the scene
-                        "camera": {
-                            "eye": {"x": 2.1, "y": 2.1, "z": 1.6},
-                            "center": {"x": 0, "y": 0, "z": -0.1},
-                        },
-                    }
-                }
-            )
-            div = int(s.diverged.sum())
-            missing = int((~s.computed).sum())
-            extra = "".join(
-                [f", {div} diverged" if div else "", f", {missing} not computed" if missing else ""]
-            )
-            annotations.append(
-                {
-                    "text": f"<b>{s.label}</b><br>{rng}{extra}",
-                    "x": (x0 + right) / 2,
-                    "y": 0.93,
-                    "xref": "paper",
-                    "yref": "paper",
-                    "xanchor": "center",
-                    "yanchor": "bottom",
-                    "showarrow": False,
-                    "font": {"size": 13},
-                }
-            )
-        # fixed pixels, not the window's width: a gl3d scene fits the box to its height, so a narrower
-        # scene (a small window) would cut the box's sides off
-        fig.update_layout(
-            annotations=annotations,
-            width=PANEL_WIDTH * n + 20,
-            height=600,
-            margin={"l": 10, "r": 10, "t": 110, "b": 10},
-        )
-        text = caption(two_d[0]) + "; each panel has its own colour scale" + note
-    else:
-        fig = go.Figure()
-        for s in surfaces:
-            fig.add_trace(go.Scatter(x=s.alphas, y=_clipped(s, vmax), mode="lines+markers", name=s.label))
-        fig.update_layout(xaxis_title="α (units of d)", yaxis_title=loss_label(surfaces[0]))
-        text = caption(surfaces[0]) + note
-    fig.update_layout(
-        title={
-            "text": "<br>".join(textwrap.wrap(text, 160)),
-            "font": {"size": 11},
-            "x": 0.01,
-            "xanchor": "left",
-        }
-    )
-    return fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True)
 
 
 def render(
