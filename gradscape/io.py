@@ -61,7 +61,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 
     Test hook: with the environment variable ``GRADSCAPE_KILL_AFTER_WRITES=N`` the process exits
     abruptly (``os._exit(137)``, no cleanup) right after its N-th completed atomic write, counted
-    per process (:func:`_kill_hook`; ``tests/test_kill_resume.py``). Not for use outside tests.
+    per process (:func:`_kill_hook`; ``tests/commands/test_kill_resume.py``). Not for use outside tests.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -86,7 +86,7 @@ class Table2Rule:
 
 #: The one rule for every Table 2 number gradscape writes. Chosen because it reproduces the most
 #: published ECG/SHD cells from the authors' own curves (6 of 18, every other candidate ≤ 5; measured
-#: by :func:`table2_rule_comparison`, checked by tests/test_figures_stats_rule.py). The evidence is
+#: by :func:`table2_rule_comparison`, checked by tests/figures/test_figures_stats_rule.py). The evidence is
 #: thin: no candidate reproduces a whole ECG row or any ECG ALIF cell, and only min_val_loss/1-based
 #: reproduces one whole row (SHD RF).
 TABLE2_RULE = Table2Rule("best_val_acc", 0)

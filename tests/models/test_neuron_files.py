@@ -25,8 +25,8 @@ from gradscape.models.neurons import (
     validate_neuron,
 )
 
-ROOT = Path(__file__).parent.parent
-DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parents[1] / "data"
 BROKEN = DATA / "broken_neurons"
 CASES: list[dict[str, Any]] = json.loads((BROKEN / "cases.json").read_text())["cases"]
 

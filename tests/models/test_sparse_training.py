@@ -9,6 +9,7 @@ entry (≥ 1e-4 here)."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -22,7 +23,7 @@ from gradscape.models.sparse import SparseTraining, transposed_product
 
 F64 = torch.float64
 ATOL = 1e-10
-CUSTOM = "tests/data/custom_neuron.py:Leaky"
+CUSTOM = f"{Path(__file__).resolve().parents[1] / 'data' / 'custom_neuron.py'}:Leaky"
 SPARSE = ForwardPlan("sparse", update_fn=eager_update)
 NEURONS = ["brf", "rf", "rf+rp", "rf+sr", "rf+db", "rf+rp+sr+db", "rf-posb", "alif", "lif", CUSTOM]
 

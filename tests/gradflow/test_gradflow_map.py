@@ -108,7 +108,7 @@ def test_a_neurons_own_b_is_mapped_as_itself() -> None:
 
     from gradscape.models.neurons import get_neuron
 
-    res = get_neuron(f"{Path(__file__).resolve().parents[1] / 'examples' / 'resonator.py'}:Resonator")
+    res = get_neuron(f"{Path(__file__).resolve().parents[2] / 'examples' / 'resonator.py'}:Resonator")
     omega = np.linspace(1.0, 60.0, 7)
     b = np.linspace(-20.0, 5.0, 6)
     rho = spectral_radius_map(res, "omega", omega, "b", b)

@@ -4,7 +4,7 @@ Each row runs ``gradscape.cli.main(argv)`` in-process (argparse errors end in ``
 asserts the promise of :mod:`gradscape.cli`: exit code 2, exactly one non-empty line on stderr, no
 ``Traceback`` anywhere, and (where the row says) the line names the bad value or what to do. Every
 row uses tiny settings, so that a value wrongly *accepted* fails fast with exit 0 instead of running
-a long job. The broken neuron files are the fixtures of ``tests/test_neuron_files.py``.
+a long job. The broken neuron files are the fixtures of ``tests/models/test_neuron_files.py``.
 
 Then property-based tests (``hypothesis``): generated landscape grid specs, TOML values for
 :class:`~gradscape.models.training_config.TrainConfig` and checkpoint dicts for
@@ -36,7 +36,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from gradscape.cli import main
 from gradscape.errors import UserError
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 BROKEN = DATA / "broken_neurons"
 BUNDLED_BRF = files("gradscape.bundled") / "checkpoints" / "ecg_brf.pt"
 
@@ -320,7 +320,7 @@ CASES: list[Case] = [
     C("train/toml-seed-bool", *TRAIN, "--config", "{toml_seed_bool}", says="seed"),
     C("train/toml-lr-nan", *TRAIN, "--config", "{toml_nan_lr}", says="lr"),
     C("train/toml-missing", *TRAIN, "--config", "/nonexistent.toml", says="does not exist"),
-    # ---- train: neuron files (fixtures of tests/test_neuron_files.py)
+    # ---- train: neuron files (fixtures of tests/models/test_neuron_files.py)
     *(
         C(f"train/neuron-{case}", *TRAIN, "--model", _neuron(case), says=frag)
         for case, frag in (

@@ -155,13 +155,6 @@ def test_block_rotation_scaling_spectrum():
 
 
 # ------------------------------------------------------------------ a real network, dense reference
-def _small_net(name: str = "brf") -> RecurrentNetwork:
-    net = RecurrentNetwork(name, 2, 3, 2, seed=3).double()
-    with torch.no_grad():
-        net.hidden.weight.mul_(20.0)  # enough drive that neurons spike: the surrogate path is exercised
-    return net
-
-
 def _dense_jacobians(net: RecurrentNetwork, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample D × D Jacobians 𝒥_t (T, B, D, D) by torch.autograd.functional.jacobian of the
     network step on a hand-flattened state (z, neuron fields…, o), and the hidden spikes (T, B, H)."""
@@ -203,8 +196,8 @@ def _product(jac: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def small_case():
-    net = _small_net()
+def small_case(tiny_net):
+    net = tiny_net("brf", 2, 3, 2, seed=3, dtype=F64, drive=20.0)  # drive: neurons spike
     x = torch.rand(12, 2, 2, dtype=F64, generator=torch.Generator().manual_seed(4)) * 10
     jac, spikes = _dense_jacobians(net, x)
     return net, x, jac, spikes

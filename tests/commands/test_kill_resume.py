@@ -38,7 +38,7 @@ import torch
 import gradscape.io as gio
 from gradscape.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BRF = str(files("gradscape.bundled") / "checkpoints" / "ecg_brf.pt")
 THREADS = os.environ.get("GRADSCAPE_TEST_THREADS", "1")
 #: seed of each command's chain of three kills (one chain each keeps the file near its 60 s budget)

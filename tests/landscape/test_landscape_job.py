@@ -24,19 +24,17 @@ from gradscape.models.objectives import sequence_loss
 STEPS, SAMPLES = 20, 4
 
 
-def _net() -> RecurrentNetwork:
+@pytest.fixture
+def alif_net(tiny_net) -> RecurrentNetwork:
     """A 4-3-6 ALIF network for the ECG task (21 recurrent-layer weights: a dense Hessian is cheap),
     weights scaled so that it spikes (about 18 % of steps) and its readout varies."""
-    net = RecurrentNetwork("alif", 4, 3, 6, seed=0)
-    with torch.no_grad():
-        net.hidden.weight.mul_(10.0)
-        net.out.weight.mul_(10.0)
-    return net
+    return tiny_net("alif", 4, 3, 6, seed=0, drive=10.0, readout=10.0)
 
 
-def _tiny(tmp_path: Path) -> Path:
+@pytest.fixture
+def tiny_ckpt(tmp_path: Path, alif_net: RecurrentNetwork) -> Path:
     path = tmp_path / "tiny.pt"
-    save_checkpoint(path, _net())
+    save_checkpoint(path, alif_net)
     return path
 
 
@@ -46,15 +44,15 @@ def _job(ckpt: Path, out: Path, entry: ModelEntry | None = None, **kw) -> Landsc
     return LandscapeJob(models=(entry or ModelEntry(ckpt),), data=data, out=out, progress=False, **kw)
 
 
-def test_centre_curvature_equals_the_dense_surrogate_hessian(tmp_path) -> None:
-    ckpt = _tiny(tmp_path)
+def test_centre_curvature_equals_the_dense_surrogate_hessian(tmp_path, tiny_ckpt, alif_net, ecg_task) -> None:
+    ckpt = tiny_ckpt
     job = _job(ckpt, tmp_path / "o", dtype="float64", curvature=CurvatureSpec(centre=True, tol=1e-10))
     res = run_landscape(job)
     got = res.curvature["alif"]["centre"]
     # Independent: torch.func.hessian of the per-step NLL from step 10 (ALIF's ECG objective, batch
     # mean) over hidden.weight, on the same seeded test subset, through the network's fast forward.
-    net = _net().to(torch.float64)
-    split = load_task("ecg").test.subset(SAMPLES, 0)
+    net = alif_net.to(torch.float64)
+    split = ecg_task.test.subset(SAMPLES, 0)
     ((x, y),) = list(batches(split, 256))
     x, y = x[:STEPS].double(), y[:STEPS]
     w0 = net.hidden.weight.detach()
@@ -74,8 +72,8 @@ def test_centre_curvature_equals_the_dense_surrogate_hessian(tmp_path) -> None:
     assert {p.name for p in res.files} >= {"landscape.npz", "measures.json", "landscape.png"}
 
 
-def test_cache_reuses_complete_results_and_restarts_other_configurations(tmp_path) -> None:
-    ckpt = _tiny(tmp_path)
+def test_cache_reuses_complete_results_and_restarts_other_configurations(tmp_path, tiny_ckpt) -> None:
+    ckpt = tiny_ckpt
     result = tmp_path / "cache" / "r.npz"
 
     def job(seed: int, resume: str) -> LandscapeJob:
@@ -122,8 +120,8 @@ def test_psmnist_is_read_in_the_pixel_order_the_network_was_trained_with(tmp_pat
     assert got.centre["loss"] == pytest.approx(float(ref), rel=1e-5)
 
 
-def test_grid_under_three_points_is_one_line_before_any_work(tmp_path, capsys) -> None:
-    ckpt = _tiny(tmp_path)
+def test_grid_under_three_points_is_one_line_before_any_work(tmp_path, capsys, tiny_ckpt) -> None:
+    ckpt = tiny_ckpt
     rc = main(
         ["landscape", "--checkpoint", str(ckpt), "--task", "ecg", "--grid", "-1:1:2", "--out", str(tmp_path)]
     )

@@ -12,7 +12,7 @@ import torch
 from gradscape.errors import UserError
 from gradscape.models import RecurrentNetwork, SympyOps, TorchOps, get_neuron
 
-FILE = Path(__file__).parent / "data" / "custom_neuron.py"
+FILE = Path(__file__).resolve().parents[1] / "data" / "custom_neuron.py"
 
 
 def test_user_neuron_loads_steps_and_trains() -> None:
@@ -74,7 +74,7 @@ def test_bad_neuron_files(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- examples/resonator.py
-RESONATOR = Path(__file__).parent.parent / "examples" / "resonator.py"
+RESONATOR = Path(__file__).resolve().parents[2] / "examples" / "resonator.py"
 
 
 def _spectrum_json(capsys: pytest.CaptureFixture[str], args: list[str]) -> dict:

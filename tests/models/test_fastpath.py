@@ -1,7 +1,7 @@
 """The fast path: make_step's update equals the eager loop; compiled functions are cached.
 
 The Inductor (C++ code generation) compile is exercised by benchmarks/bench_sim.py and, for the
-spike alone, by tests/test_surrogates.py; here the ``aot_eager`` backend traces the same Dynamo graph
+spike alone, by tests/models/test_surrogates.py; here the ``aot_eager`` backend traces the same Dynamo graph
 and differentiates it with AOT autograd, which is what can break, at a fraction of the time.
 """
 
@@ -26,14 +26,12 @@ def _run(net: RecurrentNetwork, x: torch.Tensor, **kw):
     return out, [p.grad.clone() for p in net.parameters()]
 
 
-def _net(kind: str) -> RecurrentNetwork:
-    init = {"omega": "U(5,20)", "b_offset": "U(0.1,1)"} if kind == "brf" else {}
-    return RecurrentNetwork(kind, 2, 5, 3, init=init, seed=2).double()
+INIT = {"brf": {"omega": "U(5,20)", "b_offset": "U(0.1,1)"}}
 
 
 @pytest.mark.parametrize("kind", ["brf", "alif", "lstm"])
-def test_traced_step_equals_eager_loop(kind: str) -> None:
-    net = _net(kind)
+def test_traced_step_equals_eager_loop(kind: str, tiny_net) -> None:
+    net = tiny_net(kind, 2, 5, 3, seed=2, dtype=F64, init=INIT.get(kind, {}))
     x = torch.rand(15, 4, 2, generator=torch.Generator().manual_seed(0), dtype=F64) * 300
     ref, g_ref = _run(net, x, fast=False)
     for step_fn in (make_step(net.neuron, compile=False), make_step(net.neuron, backend="aot_eager")):
