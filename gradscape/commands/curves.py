@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from gradscape.commands.argtypes import threads
 from gradscape.errors import UserError
 
 BUNDLED_TASKS = ("ecg", "shd", "psmnist")
@@ -55,6 +56,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "that reproduces the most published Table 2 cells from the authors' curves): one of "
         + ", ".join(rules),
     )
+    # Accepted for uniformity with the other commands: reading curves and drawing one figure takes
+    # seconds, with no progress bar and no heavy tensor work to thread.
+    p.add_argument("--threads", type=threads, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (this command draws none)")
     return p
 
 
@@ -95,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
     )
     from gradscape.io import atomic_write_json, atomic_write_text, output_folder, provenance
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     rule = _rule(args.rule)
     tasks = _bundled_tasks(args.bundled)
     if not args.paths and not tasks:
