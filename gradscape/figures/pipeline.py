@@ -209,9 +209,16 @@ def generate(
         )
         settings = REFERENCE_PROFILES[profile_name]
         folder = output_folder(out)
-        with _threads(threads or REFERENCE_THREADS):
+        per_worker = threads or REFERENCE_THREADS
+        with _threads(per_worker):
             return generate_reference(
-                folder, chosen, settings=settings, device=device, progress=progress, log=log
+                folder,
+                chosen,
+                settings=settings,
+                device=device,
+                progress=progress,
+                log=log,
+                workers=reference_workers(device, per_worker),
             )
     t0 = time.perf_counter()
     profile = get_profile(profile_name)
@@ -221,6 +228,17 @@ def generate(
     out = output_folder(out)
     with world(device) as w, _threads(threads or profile.threads):
         return _generate(profile, figures, out, device, data_dir, progress, log, w, t0)
+
+
+def reference_workers(device: str, threads: int) -> int:
+    """Worker processes for the reference profile's analyses: on a CPU one per ``threads`` cores
+    available to this process (the 2-core CPU: two), on a GPU one (they would share the device)."""
+    import os
+
+    if resolve_device(device).type != "cpu":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // threads)
 
 
 #: The reference profile's work is landscape grids and per-step Jacobians of H 256 networks on

@@ -21,7 +21,7 @@ from gradscape.figures.plotting import add_caption, model_color, plt, save_figur
 from gradscape.figures.reference import TASK_LABEL, ReferenceSettings, model_kind
 from gradscape.io import atomic_savez, atomic_write_text, config_hash
 
-__all__ = ["fig5_reference", "fig6_reference", "analyse_flow"]
+__all__ = ["fig5_reference", "fig6_reference", "analyse_flow", "precompute", "work_items"]
 
 _BINS = np.linspace(0.0, 1.5, 601)
 
@@ -241,3 +241,67 @@ def fig6_reference(out: Path, s: ReferenceSettings, log: Callable) -> dict[str, 
     )
     save_figure(fig, out, "fig6")
     return {"per_model": per_model, "steps_back": s.steps or 784}
+
+
+# ----------------------------------------------------------------------------- parallel precompute
+def work_items(s: ReferenceSettings, figures: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Every cached analysis the profile needs, one model each, largest first: the figure's grids,
+    the curvature grids, the spread grids (Fig. 5) and the flow subsets (Fig. 6)."""
+    items: list[tuple[Any, ...]] = []
+    if "fig5" in figures:
+        for task, names in s.landscape_models.items():
+            for n in names:
+                items.append(("landscape", task, n, s.grid, s.samples, 0, 0, False))
+                if s.curvature:
+                    items.append(("landscape", task, n, 3, s.curvature_samples, 0, 0, True))
+                for seed in s.spread_seeds:
+                    for subset in s.spread_subsets:
+                        items.append(
+                            ("landscape", task, n, s.spread_grid, s.spread_samples, seed, subset, False)
+                        )
+    if "fig6" in figures:
+        for names in s.flow_models.values():
+            items += [("flow", n, subset) for n in names for subset in s.flow_subsets]
+
+    def cost(item: tuple[Any, ...]) -> float:  # seq-evaluations; a Hessian-vector product ~ 3 forwards
+        if item[0] == "flow":
+            return 4.0 * s.flow_samples
+        grid, samples, curvature = item[3], item[4], item[7]
+        return grid * grid * samples + (200 * 3 * samples if curvature else 0)
+
+    return sorted(items, key=cost, reverse=True)
+
+
+def _run_item(out: Path, s: ReferenceSettings, device: str, item: tuple[Any, ...]) -> str:
+    """One work item in a worker process (one intra-op thread: the workers share the cores)."""
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    if item[0] == "flow":
+        _flow(out, s, item[1], item[2])
+        return f"fig6 {item[1]} subset {item[2]}"
+    _, task, name, grid, samples, seed, subset, curvature = item
+    _landscape(out, s, task, [name], grid, samples, seed, subset, curvature, device, False)
+    what = "curvature" if curvature else f"{grid}×{grid}, {samples} images"
+    return f"fig5 {name} ({what}, directions {seed}, subset {subset})"
+
+
+def precompute(
+    out: Path, s: ReferenceSettings, figures: Sequence[str], device: str, workers: int, log: Callable
+) -> None:
+    """Fill the analysis cache with ``workers`` processes (one thread each) before the figures are
+    drawn from it; each item writes its own cache file atomically, so the serial pass that follows
+    only reads, and an interrupted profile resumes with what is left. ``workers`` ≤ 1: nothing."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    items = work_items(s, figures)
+    if workers <= 1 or len(items) <= 1:
+        return
+    log(f"figures: reference analyses, {len(items)} items on {workers} worker processes")
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked OpenMP/torch state
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_run_item, out, s, device, item) for item in items]
+        for k, done in enumerate(as_completed(futures), 1):
+            log(f"figures: reference [{k}/{len(items)}] {done.result()}")

@@ -141,7 +141,12 @@ def _curvature_lines(f5: Mapping[str, Any]) -> list[str]:
 
 
 def write_report(
-    out: Path, s: ReferenceSettings, claims: Sequence[Mapping[str, Any]], f5: Mapping[str, Any], wall: float
+    out: Path,
+    s: ReferenceSettings,
+    claims: Sequence[Mapping[str, Any]],
+    f5: Mapping[str, Any],
+    wall: float,
+    workers: int = 1,
 ) -> None:
     """REPORT.md: the claims table, each claim's numbers and rule, and the curvature at θ*."""
     lines = [
@@ -167,7 +172,8 @@ def write_report(
         "Table 2 from the authors' curves beside the published rows: `table2_reference.md`; the candidate "
         "final-accuracy rules and which reproduces which published cell: `table2_rules.md`.",
         "",
-        f"Wall time of this run: {wall / 60:.1f} min (analyses already cached in this folder are reused).",
+        f"Wall time of this run: {wall / 60:.1f} min with {workers} worker process(es) "
+        "(analyses already cached in this folder are reused).",
         "",
     ]
     atomic_write_text(out / "REPORT.md", "\n".join(lines))

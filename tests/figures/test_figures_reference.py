@@ -59,3 +59,45 @@ def test_lanczos_on_a_low_rank_operator_and_a_non_finite_one() -> None:
     assert zero.method == "krylov-breakdown" and float(zero.values[0]) == 0.0
     bad = lanczos(MatrixOperator(torch.full((50, 50), math.nan, dtype=torch.float64)), 1)
     assert bad.method == "non-finite" and math.isnan(float(bad.values[0])) and not bad.converged
+
+
+def test_worker_processes_fill_the_cache_with_the_serial_results(tmp_path) -> None:
+    """Two worker processes (one thread each) compute the analyses, the serial pass then only reads
+    them: the Fig. 5 measures and Fig. 6 numbers equal a serial run's exactly (same code, same
+    seeds, one thread in both), and both write the same cache files."""
+    from dataclasses import replace
+
+    import torch
+
+    from gradscape.figures.reference import REFERENCE_SMOKE, generate_reference
+
+    s = replace(
+        REFERENCE_SMOKE,
+        landscape_models={"smnist": ("smnist-brf",)},
+        flow_models={"smnist": ("smnist-brf",)},
+        spread_subsets=(0,),
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runs = {
+            w: generate_reference(
+                tmp_path / str(w),
+                ("fig5", "fig6"),
+                settings=s,
+                device="cpu",
+                progress=False,
+                log=lambda _: None,
+                workers=w,
+            )
+            for w in (1, 2)
+        }
+    finally:
+        torch.set_num_threads(threads)
+    par, ser = (json.loads((tmp_path / str(w) / "summary.json").read_text()) for w in (2, 1))
+    assert par["workers"] == 2 and ser["workers"] == 1
+    assert par["fig5"] == ser["fig5"] and par["fig6"] == ser["fig6"]
+    names = {w: sorted(p.name for p in (tmp_path / str(w) / "analyses").rglob("*.npz")) for w in (1, 2)}
+    # fig5: the grid, the curvature grid, 2 direction seeds × 1 subset; fig6: 2 flow subsets
+    assert names[1] == names[2] and len(names[1]) == 6
+    assert runs[2]["claims"] == runs[1]["claims"]
