@@ -20,6 +20,27 @@ def _swapped(nums: Mapping[str, Any]) -> dict[str, Any]:
             "mean_b": nums["mean_a"], "std_b": nums["std_a"], "n_b": nums["n_a"]}  # fmt: skip
 
 
+#: The quick profile's verdicts (tiny networks trained here; docs/figures-quick/REPORT.md, recorded by
+#: ``gradscape figures --profile quick`` on the 2-core CPU), shown beside the reference verdicts. Its
+#: landscape and gradient-flow claims were on S-MNIST; it drew no SHD panels (no SHD files offline).
+#: tests/figures/test_figures_reference.py checks this table against that REPORT.md.
+QUICK_VERDICTS: dict[str, str] = {
+    "BRF reaches 95 % of its final accuracy in fewer epochs than ALIF (S-MNIST)": "inconclusive",
+    "BRF reaches 95 % of its final accuracy in fewer epochs than ALIF (PS-MNIST)": "inconclusive",
+    "BRF reaches 95 % of its final accuracy in fewer epochs than ALIF (ECG)": "not reproduced",
+    "The divergence boundary, more than RP or SR, carries the convergence benefit": "inconclusive",
+    "RF without the divergence boundary diverges on PS-MNIST": "inconclusive",
+    "BRF's loss landscape is smoother than ALIF's (S-MNIST)": "inconclusive",
+    "BRF's loss landscape is closer to convex than ALIF's (S-MNIST)": "inconclusive",
+    "BRF keeps gradient magnitude through time better than ALIF (S-MNIST)": "reproduced",
+}
+
+
+def quick_verdict(claim: str) -> str:
+    """The quick profile's verdict of ``claim`` ('not run' where the quick profile has no such claim)."""
+    return QUICK_VERDICTS.get(claim, "not run")
+
+
 def claims_of(
     curves: Mapping[str, Any], f5: Mapping[str, Any], f6: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
@@ -157,11 +178,15 @@ def write_report(
         f"and gradient-flow verdicts were fixed before any run: {len(s.spread_seeds)} direction seeds × "
         f"{len(s.spread_subsets)} data subsets ({s.spread_grid}×{s.spread_grid} points, {s.spread_samples} "
         f"images) per landscape, {len(s.flow_subsets)} data subsets of {s.flow_samples} sequences for the "
-        "gradient flow. `no artifact`: nothing released answers the claim.",
+        "gradient flow. `no artifact`: nothing released answers the claim. The last column is the "
+        "quick profile's verdict (docs/figures-quick/REPORT.md; `not run` where it has no such claim).",
         "",
-        "| claim | figure | verdict |",
-        "|---|---|---|",
-        *(f"| {_cell(c['claim'])} | {c['figure']} | **{c['verdict']}** |" for c in claims),
+        "| claim | figure | verdict | quick profile (tiny networks trained here) |",
+        "|---|---|---|---|",
+        *(
+            f"| {_cell(c['claim'])} | {c['figure']} | **{c['verdict']}** | {quick_verdict(c['claim'])} |"
+            for c in claims
+        ),
         "",
     ]
     for c in claims:

@@ -101,3 +101,18 @@ def test_worker_processes_fill_the_cache_with_the_serial_results(tmp_path) -> No
     # fig5: the grid, the curvature grid, 2 direction seeds × 1 subset; fig6: 2 flow subsets
     assert names[1] == names[2] and len(names[1]) == 6
     assert runs[2]["claims"] == runs[1]["claims"]
+
+
+def test_quick_verdicts_beside_the_reference_ones_are_the_recorded_quick_report() -> None:
+    """REPORT.md's quick-profile column comes from QUICK_VERDICTS: every entry equals the verdict in
+    docs/figures-quick/REPORT.md (the un-suffixed landscape / gradient claims there are S-MNIST)."""
+    import re
+    from pathlib import Path
+
+    from gradscape.figures.reference_report import QUICK_VERDICTS
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "figures-quick" / "REPORT.md").read_text()
+    recorded = dict(re.findall(r"^\| (.+?) \| fig[^|]* \| \*\*(.+?)\*\* \|$", text, flags=re.M))
+    for claim, verdict in QUICK_VERDICTS.items():
+        name = claim if claim in recorded else claim.removesuffix(" (S-MNIST)")
+        assert recorded[name] == verdict, claim
