@@ -136,16 +136,25 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _number(value: Any) -> float:
+    """A result number as a float: JSON result files write NaN/inf as the strings 'nan'/'inf' (a
+    Hessian-vector product that overflowed), None where nothing was computed (NaN)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _curvature_lines(f5: Mapping[str, Any]) -> list[str]:
     rows = []
     for task, res in f5.items():
         for label, c in (res.get("curvature") or {}).items():
             centre = (c or {}).get("centre") or {}
             if centre:
-                ratio = centre.get("abs_min_over_max")
-                ratio_text = ratio if isinstance(ratio, str) else f"{ratio:.3g}"
-                rows.append(f"| {TASK_LABEL[task]} | {label} | {centre.get('lambda_max'):.4g} | "
-                            f"{centre.get('lambda_min'):.4g} | {ratio_text} |")  # fmt: skip
+                top, bottom, ratio = (
+                    _number(centre.get(k)) for k in ("lambda_max", "lambda_min", "abs_min_over_max")
+                )
+                rows.append(f"| {TASK_LABEL[task]} | {label} | {top:.4g} | {bottom:.4g} | {ratio:.3g} |")
     if not rows:
         return []
     n = next(iter(f5.values())).get("curvature_samples")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from gradscape.cli import main
 
@@ -116,3 +117,18 @@ def test_quick_verdicts_beside_the_reference_ones_are_the_recorded_quick_report(
     for claim, verdict in QUICK_VERDICTS.items():
         name = claim if claim in recorded else claim.removesuffix(" (S-MNIST)")
         assert recorded[name] == verdict, claim
+
+
+def test_curvature_table_shows_a_non_finite_hessian_as_nan() -> None:
+    """A Hessian-vector product that overflowed is stored as the JSON strings 'nan' (the released
+    S-MNIST ALIF at θ* does this): its REPORT row reads nan, the finite row its numbers."""
+    from gradscape.figures.reference_report import _curvature_lines
+
+    nan = {"lambda_max": "nan", "lambda_min": "nan", "abs_min_over_max": "nan"}
+    ok = {"lambda_max": 0.5, "lambda_min": -0.25, "abs_min_over_max": 0.5}
+    f5 = {"smnist": {"curvature": {"smnist-alif": {"centre": nan}, "smnist-brf": {"centre": ok}},
+                     "curvature_samples": 16}}  # fmt: skip
+    rows = [line.strip("|").split("|") for line in _curvature_lines(f5) if line.startswith("| S-MNIST")]
+    assert [r[1].strip() for r in rows] == ["smnist-alif", "smnist-brf"]
+    assert all(math.isnan(float(x)) for x in rows[0][2:])
+    assert [float(x) for x in rows[1][2:]] == [0.5, -0.25, 0.5]  # exact in binary and in %.3g
