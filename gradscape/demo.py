@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from gradscape.io import atomic_write_json, atomic_write_text, provenance, save_figure
-from gradscape.models.checkpoints import bundled_checkpoint, load_model
+from gradscape.models.checkpoints import bundled_checkpoint, open_checkpoint
 from gradscape.models.datasets import load_task
 from gradscape.models.device import resolve_device
 from gradscape.models.evaluation import evaluate_checkpoint
@@ -300,7 +300,7 @@ def run_demo(
         print(f"[demo] evaluating bundled {k.upper()} checkpoint on the ECG test set …", flush=True)
         evals[k] = evaluate_checkpoint(path, "ecg", model=k, device=str(dev), progress=progress)
         evals[k]["checkpoint"] = f"gradscape/bundled/checkpoints/{path.name}"
-        nets[k], _ = load_model(path, k)
+        nets[k] = open_checkpoint(path, k).model
     runs = _run_models(nets, task.test, sample, dev)
     figures = _statistics_figure(out, evals, runs, sample)
     settings = {

@@ -6,10 +6,8 @@ curves bundled with gradscape (``--bundled ecg,shd,psmnist``). Runs are grouped 
 model); the sources are "authors (bundled)", "run folders" and "curve files", so your runs stay next
 to, not mixed into, the authors'.
 
-Outputs in ``--out``: ``table2.csv`` / ``table2.md`` (n₉₅ / n₉₈ / n₁₀₀ under one rule, mean ± std
-over runs, the published row beside it), ``curves.png`` / ``.pdf`` (mean ± std per group, the 95 %
-dot), ``table2_rules.md`` (every candidate rule on the groups that have a published row) and
-``result.json`` (the resolved config, every input run, the rows, :func:`gradscape.io.provenance`).
+Outputs in ``--out``: those of :func:`gradscape.figures.compare.run_curves`, which does the work;
+this module turns the flags into a :class:`~gradscape.figures.compare.CurvesJob` and prints the rows.
 """
 
 from __future__ import annotations
@@ -90,88 +88,16 @@ def _bundled_tasks(specs: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gradscape.figures.curves import BUNDLED_CAPTION, bundled_curves, plot_comparison, read_curves
-    from gradscape.figures.stats import (
-        TABLE2_COLUMNS,
-        table2_markdown,
-        table2_rows,
-        table2_rule_comparison,
-        table2_rule_markdown,
-    )
-    from gradscape.io import atomic_write_json, atomic_write_text, output_folder, provenance
+    from gradscape.figures.compare import CurvesJob, run_curves
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    rule = _rule(args.rule)
-    tasks = _bundled_tasks(args.bundled)
-    if not args.paths and not tasks:
-        raise UserError("nothing to read: give run folders / curve CSVs and/or --bundled ecg,shd,psmnist")
-    out = output_folder(args.out)  # checked before reading: a file in the way is one line, not a traceback
-    by_source: dict[str, Any] = {}
-    if tasks:
-        by_source["authors (bundled)"] = bundled_curves(tasks)
-    dirs = [p for p in args.paths if Path(p).is_dir()]
-    files = [p for p in args.paths if not Path(p).is_dir()]
-    if dirs:
-        by_source["run folders"] = read_curves(dirs)
-    if files:
-        by_source["curve files"] = read_curves(files)
-
-    rows: list[dict[str, Any]] = []
-    for source, groups in by_source.items():
-        rows += [{"source": source, **r} for r in table2_rows(groups, rule)]
-
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["source", *TABLE2_COLUMNS], lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()})
-    written = [atomic_write_text(out / "table2.csv", buf.getvalue())]
-    inputs = ", ".join(by_source)
-    caption = (BUNDLED_CAPTION + " " if tasks else "") + f"Sources: {inputs}."
-    written.append(atomic_write_text(out / "table2.md", table2_markdown(rows, caption)))
-    written += plot_comparison(out, by_source, rule=rule, caption=caption)
-
-    # Rules are scored per source: mixing your runs into the authors' would blur which one fits.
-    sections = []
-    for source, groups in by_source.items():
-        comparison = table2_rule_comparison(groups)
-        if comparison:
-            sections.append(f"Source: **{source}**\n\n" + table2_rule_markdown(comparison, rule))
-    if sections:
-        written.append(atomic_write_text(out / "table2_rules.md", "\n\n".join(sections)))
-
-    runs = [
-        {
-            "source": source,
-            "task": c.task,
-            "model": c.model,
-            "run": c.seed,
-            "from": c.run_dir,
-            "epochs": int(c.epochs.max()) if len(c.epochs) else None,
-            "status": c.status,
-        }
-        for source, groups in by_source.items()
-        for cs in groups.values()
-        for c in cs
-    ]
-    config = {"paths": list(args.paths), "bundled": tasks, "rule": rule.name, "out": str(out)}
-    result = {
-        "config": config,
-        "rule": {"name": rule.name, "description": rule.describe()},
-        "inputs": runs,
-        "table2": rows,
-        "files": [p.name for p in written],
-        "provenance": provenance(),
-    }
-    atomic_write_json(out / "result.json", result)
-
-    for r in rows:
+    job = CurvesJob(out=Path(args.out), paths=tuple(args.paths), bundled=tuple(_bundled_tasks(args.bundled)),
+                    rule=_rule(args.rule))  # fmt: skip
+    res = run_curves(job)
+    for r in res.rows:
         ns = " / ".join(
             "—" if not math.isfinite(r[f"epochs_to_{x}_mean"]) else f"{r[f'epochs_to_{x}_mean']:.1f}"
             for x in (95, 98, 100)
@@ -183,5 +109,5 @@ def run(args: argparse.Namespace) -> int:
             else ""
         )
         print(f"{r['source']}: {r['task']} {r['model']} ({r['runs']} runs): n95/n98/n100 = {ns}{paper_txt}")
-    print(f"curves: rule {rule.name}; wrote {', '.join(p.name for p in written)} and result.json to {out}")
+    print(f"curves: rule {job.rule.name}; wrote {', '.join(res.files)} to {res.out}")
     return 0
