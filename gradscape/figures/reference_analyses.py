@@ -277,7 +277,6 @@ def _run_item(out: Path, s: ReferenceSettings, device: str, item: tuple[Any, ...
     import torch
 
     torch.set_num_threads(1)
-    warnings.filterwarnings("ignore", category=UserWarning)
     if item[0] == "flow":
         _flow(out, s, item[1], item[2])
         return f"fig6 {item[1]} subset {item[2]}"
