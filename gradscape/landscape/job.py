@@ -45,10 +45,11 @@ from gradscape.landscape.jobspec import (
     ModelEntry,
     ModelLandscape,
 )
-from gradscape.landscape.memory import grid_bytes, memory_bound, require_memory
+from gradscape.landscape.memory import grid_bytes
 from gradscape.landscape.outputs import measures_of, write_measures
 from gradscape.landscape.parameters import parameter_point, select_parameters
 from gradscape.landscape.surface import Surface, load_surface
+from gradscape.memory import memory_bound, require_memory
 
 __all__ = ["run_landscape"]
 
