@@ -27,19 +27,9 @@ from torch.func import functional_call, vmap
 from gradscape.landscape.directions import Directions, as_directions
 from gradscape.landscape.memory import output_bytes
 from gradscape.landscape.parameters import parameter_point, perturbed_params
-from gradscape.models.ops import TorchOps
-from gradscape.models.surrogates import inference_spike
+from gradscape.models.ops import ForwardOps, TorchOps
 
 __all__ = ["ForwardOps", "forward_view", "eval_mode", "PointEvaluator", "spike_flips"]
-
-
-class ForwardOps(TorchOps):
-    """:class:`TorchOps` for evaluation without gradients: the spike is
-    :func:`~gradscape.models.surrogates.inference_spike` (Θ(x), NaN for a non-finite membrane), the
-    value every other path computes, without the surrogate's primitive."""
-
-    def spike(self, x: Tensor) -> Tensor:
-        return inference_spike(x)
 
 
 def forward_view(model: nn.Module) -> nn.Module:

@@ -29,11 +29,12 @@ import torch
 from torch import Tensor, nn
 
 from gradscape.errors import UserError
-from gradscape.models.fastpath import eager_update, make_update
+from gradscape.models.fastpath import make_update
 from gradscape.models.neurons import Distribution, Neuron, Normal, get_neuron, parse_distribution
 from gradscape.models.ops import TorchOps
 from gradscape.models.plan import ForwardPlan, as_plan, auto_plan
-from gradscape.models.sparse import SparseProduct, SparseTraining, sparse_possible, sparse_training_possible
+from gradscape.models.sparse import SparseProduct, sparse_possible, sparse_training_possible
+from gradscape.models.sparse_sequence import sparse_sequence
 from gradscape.models.surrogates import Surrogate
 
 __all__ = ["NetState", "NetParams", "RunOutput", "network_step", "RecurrentNetwork"]
@@ -244,35 +245,18 @@ class RecurrentNetwork(nn.Module):
         return _run_output(outputs, spikes, states, NetState(z, ns, outputs[-1]))
 
     def _forward_sparse_training(
-        self,
-        inputs: Tensor,
-        s: NetState,
-        p: NetParams,
-        record: bool,
-        update: Callable,
-        keep_spikes: bool,
+        self, inputs: Tensor, s: NetState, p: NetParams, record: bool, compile: bool, keep_spikes: bool
     ) -> RunOutput:
-        # The inference path's structure, differentiable: the products with z_t (W_rec z_t for the
-        # next step, W_out z_t for the readout) from z_t's nonzeros, their weight gradients deferred
-        # to one sparse product per chunk of steps (gradscape.models.sparse.SparseTraining).
+        # The inference path's products from z_t's nonzeros, the time loop and its backward in one
+        # autograd node (gradscape.models.sparse_sequence): per step one GEMM and the step's VJP kernel.
         w_in, w_rec = p.weight.split([self.input_size, self.hidden_size], dim=1)
-        h = w_rec.shape[0]
-        products = SparseTraining(torch.cat([w_rec.T, p.out_weight.T], dim=1), inputs.shape[1], h)
-        handle = products.handle()
-        rec, _ = products(s.z, handle)
-        z, ns = s.z, s.neuron
-        zs, drives, states = [], [], []
-        for d_t in (inputs @ w_in.T).unbind(0):  # unbind: see forward
-            z, ns = update(self.neuron, self.ops, d_t, rec, ns, p.neuron)
-            rec, drive = products(z, handle)
-            drives.append(drive)
-            if keep_spikes:
-                zs.append(z)
-            if record:
-                states.append(ns)
-        outputs = _readout_continue(torch.stack(drives), p.out_alpha, s.o)
-        spikes = torch.stack(zs) if keep_spikes else None
-        return _run_output(outputs, spikes, states, NetState(z, ns, outputs[-1]))
+        table = torch.cat([w_rec.T, p.out_weight.T], dim=1)
+        run = sparse_sequence(
+            self.neuron, self.ops, inputs, w_in, table, p.neuron, s.z, s.neuron,
+            keep_spikes=keep_spikes, record=record, compile=compile,
+        )  # fmt: skip
+        outputs = _readout_continue(run.drives, p.out_alpha, s.o)
+        return RunOutput(outputs, run.spikes, run.states, NetState(run.z, run.state, outputs[-1]))
 
     def forward(
         self,
@@ -324,8 +308,7 @@ class RecurrentNetwork(nn.Module):
             and self.neuron.spiking
             and sparse_training_possible(p.weight, inputs, s.z)
         ):
-            update = chosen.update_fn or (make_update(self.neuron) if chosen.compiled else eager_update)
-            return self._forward_sparse_training(inputs, s, p, record, update, keep_spikes)
+            return self._forward_sparse_training(inputs, s, p, record, chosen.compiled, keep_spikes)
         if chosen.path == "eager":  # a sparse plan that cannot apply takes the fast path
             outs = []
             for i_t in inputs.unbind(0):  # unbind: see the fast branch

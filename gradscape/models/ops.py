@@ -57,10 +57,11 @@ import sympy
 import torch
 import torch.nn.functional as F
 
-from gradscape.models.surrogates import Surrogate, get_surrogate
+from gradscape.models.surrogates import Surrogate, get_surrogate, inference_spike
 
 __all__ = [
     "TorchOps",
+    "ForwardOps",
     "SympyOps",
     "NumpyOps",
     "Spike",
@@ -173,6 +174,16 @@ class TorchOps:
 
     def __repr__(self) -> str:
         return f"TorchOps(surrogate={self.surrogate!r})"
+
+
+class ForwardOps(TorchOps):
+    """:class:`TorchOps` for evaluation without gradients: the spike is
+    :func:`~gradscape.models.surrogates.inference_spike` (Θ(x), NaN for a non-finite membrane), the
+    value every other path computes, without the surrogate's primitive (whose erf a compiled kernel
+    would compute only to cancel it)."""
+
+    def spike(self, x: torch.Tensor) -> torch.Tensor:
+        return inference_spike(x)
 
 
 class _Symbol1(sympy.Function):

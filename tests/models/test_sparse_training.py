@@ -19,7 +19,8 @@ from gradscape.models import RecurrentNetwork
 from gradscape.models import sparse as sparse_module
 from gradscape.models.fastpath import eager_update, make_update
 from gradscape.models.plan import ForwardPlan
-from gradscape.models.sparse import SparseTraining, transposed_product
+from gradscape.models import sparse_sequence
+from gradscape.models.sparse import transposed_product
 
 F64 = torch.float64
 ATOL = 1e-10
@@ -231,13 +232,13 @@ def test_no_reference_cycle_keeps_a_pass_alive(monkeypatch: pytest.MonkeyPatch) 
     net = _net("lif")
     x = _x(8)
     seen = []
-    real_init = SparseTraining.__init__
+    real_init = sparse_sequence._Pass.__init__
 
     def init(self, *a, **k):
         real_init(self, *a, **k)
         seen.append(weakref.ref(self))
 
-    monkeypatch.setattr(SparseTraining, "__init__", init)
+    monkeypatch.setattr(sparse_sequence._Pass, "__init__", init)
     gc.collect()
     gc.disable()  # freed by reference counting alone, or the stored spikes outlive the batch
     try:
