@@ -15,11 +15,10 @@ import pytest
 import torch
 from torch.func import functional_call, grad, vmap
 
-from gradscape.models import RecurrentNetwork
+from gradscape.models import RecurrentNetwork, sparse_sequence
 from gradscape.models import sparse as sparse_module
 from gradscape.models.fastpath import eager_update, make_update
 from gradscape.models.plan import ForwardPlan
-from gradscape.models import sparse_sequence
 from gradscape.models.sparse import transposed_product
 
 F64 = torch.float64
