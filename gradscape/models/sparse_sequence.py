@@ -27,10 +27,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from gradscape.models import sparse
+from gradscape.models.heap import keep_freed_memory
 from gradscape.models.neurons.base import Neuron
 from gradscape.models.ops import TorchOps
 from gradscape.models.step_kernels import step_kernels, tensor_fields
@@ -97,11 +99,12 @@ def sparse_sequence(
 
 
 class _Pass:
-    """What the forward keeps for the backward: the kernels, d_t = W_in i_t, the products z_k A
-    (whose first H columns are the recurrent drive of step k), the outputs z_k and states s_{k−1}."""
+    """What the forward keeps for the backward: the kernels, x_t, s_{t−1}, the nonzeros of every z_k
+    (flat indices, values; None where the product was dense) and the dense z_k where needed (a dense
+    product's, for Zᵀ G; all of them when the spikes are returned)."""
 
-    def __init__(self, kernels: Any, xs: Tensor, prods: list[Tensor], zs: list[Tensor], states: list) -> None:
-        self.kernels, self.xs, self.prods, self.zs, self.states = kernels, xs, prods, zs, states
+    def __init__(self, kernels: Any, xs: list, states: list, nonzeros: list, zs: dict[int, Tensor]) -> None:
+        self.kernels, self.xs, self.states, self.nonzeros, self.zs = kernels, xs, states, nonzeros, zs
 
 
 class _Sequence(torch.autograd.Function):
@@ -110,36 +113,41 @@ class _Sequence(torch.autograd.Function):
         ctx: Any, cfg: _Config, inputs: Tensor, w_in: Tensor, table: Tensor, z0: Tensor, *rest: Tensor
     ):
         ctx.set_materialize_grads(False)
+        keep_freed_memory()  # the per-step tensors of the last pass are reused, not page-faulted in
         k = len(cfg.state_type._fields)
         s0, theta = tuple(rest[:k]), tuple(rest[k:])
         steps, batch, _ = inputs.shape
         h = cfg.split
         product = sparse.SparseProduct(table, batch, sparse.TRAINING_MAX_DENSITY)
-        xs = inputs.new_empty(steps, batch, h)
-        for t0 in range(0, steps, _INPUT_BLOCK):
-            torch.matmul(inputs[t0 : t0 + _INPUT_BLOCK], w_in.T, out=xs[t0 : t0 + _INPUT_BLOCK])
+        # W_in i_t for a block of steps per GEMM, into one reused buffer (x_t itself comes from the kernel)
+        block = inputs.new_empty(min(_INPUT_BLOCK, steps), batch, h)
         drives = inputs.new_empty(steps, batch, table.shape[1] - h)
-        prod = product(z0)
+        nonzeros: list = []
+        prod = product(z0, nonzeros)
         kernels = step_kernels(
-            cfg.neuron, cfg.ops, cfg.params, xs[0], prod[:, :h], cfg.state_type(*s0), compile=cfg.compile
+            cfg.neuron, cfg.ops, cfg.params, block[0], prod[:, :h], cfg.state_type(*s0), compile=cfg.compile
         )
         forward, (consts, _) = kernels.forward, kernels.prepare(theta)
-        zs, states, prods, s = [z0], [s0], [prod], s0
-        for t in range(steps):
-            z, *s = forward(xs[t], prod[:, :h], *s, *theta, *consts)
-            prod = product(z)
-            drives[t] = prod[:, h:]
-            zs.append(z)
-            states.append(s)
-            prods.append(prod)
+        zs, xs, states, s, z = {0: z0}, [], [s0], s0, z0
+        for t0 in range(0, steps, _INPUT_BLOCK):
+            n = min(_INPUT_BLOCK, steps - t0)
+            torch.matmul(inputs[t0 : t0 + n], w_in.T, out=block[:n])
+            for i in range(n):
+                x, z, *s = forward(block[i], prod[:, :h], *s, *theta, *consts)
+                prod = product(z, nonzeros)
+                drives[t0 + i] = prod[:, h:]
+                if cfg.keep_spikes or nonzeros[-1] is None:
+                    zs[t0 + i + 1] = z
+                xs.append(x)
+                states.append(s)
         ctx.cfg = cfg
-        ctx.run = _Pass(kernels, xs, prods, zs, states)
+        ctx.run = _Pass(kernels, xs, states, nonzeros, zs)
         ctx.save_for_backward(inputs, w_in, table, z0, *s0, *theta)
         out = [drives]
         if cfg.keep_spikes:
-            out.append(torch.stack(zs[1:]))
+            out.append(torch.stack([zs[t] for t in range(1, steps + 1)]))
         # copies: returning a tensor the pass keeps would tie it, its grad_fn and the pass in a cycle
-        out += [zs[-1].clone(), *(f.clone() for f in states[-1])]
+        out += [z.clone(), *(f.clone() for f in states[-1])]
         if cfg.record:
             out += [torch.stack(f) for f in zip(*states[1:], strict=True)]
         return tuple(out)
@@ -169,66 +177,92 @@ def _backward(
     needs: tuple[bool, ...],
     grads: tuple[Tensor | None, ...],
 ) -> list[Tensor | None]:
-    """The loop of the module docstring, chunk by chunk of steps: per step one GEMM (z̄_t) and the
-    VJP kernel; per chunk the weight gradients from the chunk's stacked z and x̄."""
+    """The loop of the module docstring, chunk by chunk of steps [t0, t0 + m).
+
+    One buffer G ((m + 1)·B × N) holds the chunk's rows G_k = [x̄_k | ȳ_{k−1}], k = t0 … t0 + m: step t
+    computes z̄_t from row block k = t + 1 (one GEMM with Aᵀ) and writes x̄_t into block t; after the
+    chunk, Ā += Z_cᵀ G from the nonzeros of z_{t0} … z_{t0+m} (block 0's ȳ and block m's x̄ are zero
+    there: they belong to the neighbouring chunks), W̄_inᵀ += I_cᵀ X̄_c."""
     k = len(cfg.state_type._fields)
     inputs, w_in, table = saved[:3]
     theta = saved[4 + k :]
     g_drives, g_spikes, g_z, g_state, g_states = _unpack_grads(cfg, grads)
     steps, batch, n_in = inputs.shape
     h = cfg.split
-    w_rec, w_out = table[:, :h].T, table[:, h:].T  # views: GEMMs read them transposed
+    table_t = table.T  # a view: the GEMM reads A transposed
     vjp, (_, consts) = run.kernels.vjp, run.kernels.prepare(theta)
-    # accumulated as W̄_recᵀ, W̄_out, W̄_inᵀ: the orientations whose GEMMs read the stacked (M × H)
-    # chunks row by row (the transposed ones ran 5-10x slower for C = 10, I = 1 on the 2-core EPYC)
-    d_rec = table.new_zeros(h, h)
-    d_out = table.new_zeros(table.shape[1] - h, h)
-    d_w_in = w_in.new_zeros(n_in, h) if needs[1] else None
+    d_table = torch.zeros_like(table)
+    d_w_in = w_in.new_zeros(n_in, h) if needs[1] else None  # W̄_inᵀ: its GEMM reads X̄ row by row
     d_inputs = torch.zeros_like(inputs) if needs[0] else None
     d_theta = [torch.zeros_like(p) for p in theta]
     cs = tuple(
         g if g is not None else torch.zeros_like(s) for g, s in zip(g_state, run.states[-1], strict=True)
     )
-    recorded = any(g is not None for g in g_states)
-    # reused per chunk: fresh multi-MB tensors would page-fault on every first touch
-    q = table.new_empty(CHUNK, batch, h)
-    g_x = table.new_empty(CHUNK, batch, h)
-    zs = table.new_empty(CHUNK + 1, batch, h)
+    g_buf = table.new_zeros((CHUNK + 1) * batch, table.shape[1])  # reused: fresh MBs would page-fault
+    recorded = any(r is not None for r in g_states)
     gx: Tensor | None = None
     for t0 in range(CHUNK * ((steps - 1) // CHUNK), -1, -CHUNK):
         m = min(CHUNK, steps - t0)
-        # ȳ_t W_out for the chunk's steps in one GEMM: each step then adds x̄_{t+1} W_rec to its row
-        if g_drives is not None:
-            torch.matmul(g_drives[t0 : t0 + m], w_out, out=q[:m])
-        else:
-            q[:m].zero_()
+        g = g_buf[: (m + 1) * batch].view(m + 1, batch, -1)
+        _put(g[m, :, :h], gx)  # x̄_{t0+m}, from the chunk above (0 at the top)
+        _put(g[1:, :, h:], None if g_drives is None else g_drives[t0 : t0 + m])
+        g[0, :, h:].zero_()
         for i in range(m - 1, -1, -1):
             t = t0 + i
-            cz = q[i].clone() if gx is None else torch.addmm(q[i], gx, w_rec)
+            cz = g[i + 1] @ table_t
             if g_spikes is not None:
                 cz.add_(g_spikes[t])
             if t == steps - 1 and g_z is not None:
                 cz.add_(g_z)
             if recorded:
-                cs = tuple(c if g is None else c + g[t] for c, g in zip(cs, g_states, strict=True))
-            out = vjp(run.xs[t], run.prods[t][:, :h], *run.states[t], *theta, cz, *cs, *consts)
+                cs = tuple(c if r is None else c + r[t] for c, r in zip(cs, g_states, strict=True))
+            out = vjp(run.xs[t], *run.states[t], *theta, cz, *cs, *consts)
             gx, cs = out[0], out[1 : 1 + k]
             torch._foreach_add_(d_theta, out[1 + k :])
-            g_x[i].copy_(gx)
-        # Σ_t z_{t−1}ᵀ x̄_t from the nonzeros; Σ_t ȳ_tᵀ z_t dense (C rows); Σ_t i_tᵀ x̄_t
-        torch.stack(run.zs[t0 : t0 + m + 1], out=zs[: m + 1])
-        gm = g_x[:m].reshape(-1, h)
-        d_rec.add_(sparse.transposed_product(zs[:m].reshape(-1, h), gm, sparse.WEIGHT_GRAD_MAX_DENSITY))
-        if g_drives is not None:
-            d_out.addmm_(g_drives[t0 : t0 + m].reshape(m * batch, -1).T, zs[1 : m + 1].reshape(-1, h))
+            g[i, :, :h].copy_(gx)
+        g[m, :, :h].zero_()
+        flat_g = g.view(-1, g.shape[-1])
+        d_table.add_(_chunk_product(run, t0, m + 1, h, flat_g))
+        x_bar = g[:m, :, :h].reshape(-1, h)
         if d_w_in is not None:
-            d_w_in.addmm_(inputs[t0 : t0 + m].reshape(-1, n_in).T, gm)
+            d_w_in.addmm_(inputs[t0 : t0 + m].reshape(-1, n_in).T, x_bar)
         if d_inputs is not None:
-            d_inputs[t0 : t0 + m] = (gm @ w_in).reshape(m, batch, n_in)
-    d_z0 = gx @ w_rec if needs[3] and gx is not None else None
+            d_inputs[t0 : t0 + m] = (x_bar @ w_in).reshape(m, batch, n_in)
+    d_z0 = gx @ table[:, :h].T if needs[3] and gx is not None else None
     d_s0 = [c if need else None for c, need in zip(cs, needs[4 : 4 + k], strict=True)]
-    d_table = torch.cat([d_rec, d_out.T], dim=1)
     return [d_inputs, None if d_w_in is None else d_w_in.T, d_table, d_z0, *d_s0, *d_theta]
+
+
+def _put(dst: Tensor, src: Tensor | None) -> None:
+    if src is None:
+        dst.zero_()
+    else:
+        dst.copy_(src)
+
+
+def _dense(run: _Pass, k: int, h: int) -> Tensor:
+    """z_k, dense (rebuilt from its nonzeros where the forward did not keep it)."""
+    z = run.zs.get(k)
+    if z is None:
+        flat, values = run.nonzeros[k]
+        batch = run.xs[0].shape[0]
+        z = values.new_zeros(batch * h)
+        z[torch.from_numpy(flat)] = values
+        z = z.view(batch, h)
+    return z
+
+
+def _chunk_product(run: _Pass, k0: int, n: int, h: int, g: Tensor) -> Tensor:
+    """Σ_{k = k0}^{k0+n−1} z_kᵀ G_k (rows of ``g`` in k order) from the nonzeros the forward found."""
+    nonzeros = run.nonzeros[k0 : k0 + n]
+    block = g.shape[0] // n * h  # entries of one z_k
+    count = sum(0 if nz is None else len(nz[0]) for nz in nonzeros)
+    if any(nz is None for nz in nonzeros) or count > sparse.WEIGHT_GRAD_MAX_DENSITY * n * block:
+        z = torch.stack([_dense(run, k, h) for k in range(k0, k0 + n)]).reshape(-1, h)
+        return sparse.transposed_product(z, g, sparse.WEIGHT_GRAD_MAX_DENSITY)
+    flat = np.concatenate([nz[0] + i * block for i, nz in enumerate(nonzeros)])
+    values = torch.cat([nz[1] for nz in nonzeros])
+    return sparse.nonzero_transposed_product(flat, values, h, g)
 
 
 def _recompute(

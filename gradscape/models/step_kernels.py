@@ -44,32 +44,35 @@ def tensor_fields(params: Any) -> tuple[str, ...]:
 
 
 class StepKernels:
-    """The two kernels of one neuron, parameter layout, shape and dtype (module docstring):
+    """The kernels of one neuron, parameter layout, shape and dtype (module docstring):
 
-    - ``forward(d, r, *s, *θ, *c) -> (z, *s')`` with x = d + r (the input drive and the recurrent
-      product, added inside the kernel);
-    - ``vjp(d, r, *s, *θ, z̄, *s̄', *c) -> (x̄, *s̄, *θ̄)``, θ̄ with θ's shapes (summed over the batch);
+    - ``forward(d, r, *s, *θ, *c) -> (z, *s')``, x = d + r (the input drive and the recurrent
+      product, added inside the kernel); with ``training`` it returns ``(x, z, *s')``, x for the VJP;
+    - ``vjp(x, *s, *θ, z̄, *s̄', *c) -> (x̄, *s̄, *θ̄)`` (``training`` only), θ̄ with θ's shapes (summed
+      over the batch);
 
-    where ``c = prepare(θ)`` are the kernel's values that depend on θ alone (e.g. BRF's
+    where ``c`` (:meth:`prepare`) are the kernel's values that depend on θ alone (e.g. BRF's
     p(ω) = (−1 + √(1 − (δω)²))/δ), computed once per pass instead of once per element and step."""
 
-    def __init__(self, neuron: Neuron, ops: TorchOps, params: Any, n_state: int, compile: bool) -> None:
+    def __init__(
+        self, neuron: Neuron, ops: TorchOps, params: Any, n_state: int, compile: bool, training: bool
+    ) -> None:
         self.neuron, self.n_state = neuron, n_state
         self.names = tensor_fields(params)
         self._params = params
         self._fwd_ops, self._ops = ForwardOps(ops.surrogate), ops
-        self.compile = compile
+        self.compile, self.training = compile, training
         self.forward: Callable[..., tuple[Tensor, ...]] = _unbuilt
         self.vjp: Callable[..., tuple[Tensor, ...]] = _unbuilt
         self._prep_fwd: Callable[..., tuple[Tensor, ...]] = _unbuilt
-        self._prep_vjp: Callable[..., tuple[Tensor, ...]] = _unbuilt
+        self._prep_vjp: Callable[..., tuple[Tensor, ...]] = _no_values
 
     def _flat(self, ops: TorchOps, state_type: type) -> Callable:
         neuron, names, params, k = self.neuron, self.names, self._params, self.n_state
 
-        def step(d: Tensor, r: Tensor, *flat: Tensor) -> tuple[Tensor, ...]:
+        def step(x: Tensor, *flat: Tensor) -> tuple[Tensor, ...]:
             p = dataclasses.replace(params, **dict(zip(names, flat[k:], strict=True)))
-            z, ns = neuron.step(ops, d + r, state_type(*flat[:k]), p)
+            z, ns = neuron.step(ops, x, state_type(*flat[:k]), p)
             return (z, *ns)
 
         return step
@@ -77,31 +80,46 @@ class StepKernels:
     def build(
         self, d: Tensor, r: Tensor, state: Sequence[Tensor], theta: Sequence[Tensor], state_type: type
     ) -> None:
-        """Trace, split and compile both kernels for tensors like these."""
-        fwd = self._flat(self._fwd_ops, state_type)
-        flat = self._flat(self._ops, state_type)
-        n_in = 1 + len(state) + len(theta)
+        """Trace, split and compile the kernels for tensors like these."""
+        value = self._flat(self._fwd_ops, state_type)
+        training = self.training
 
-        def vjp(d_: Tensor, r_: Tensor, *args: Tensor) -> tuple[Tensor, ...]:
-            _, pull = torch.func.vjp(lambda *a: flat(a[0], r_, *a[1:]), d_, *args[: n_in - 1])
-            return pull(tuple(args[n_in - 1 :]))
+        def fwd(d_: Tensor, r_: Tensor, *args: Tensor) -> tuple[Tensor, ...]:
+            x = d_ + r_
+            out = value(x, *args)
+            return (x, *out) if training else out
 
         like = (d, r, *state, *theta)
-        positions = range(2 + len(state), 2 + len(state) + len(theta))
         with torch.no_grad():
             fwd_gm = make_fx(fwd)(*like)
             out = fwd_gm(*like)
-            vjp_gm = make_fx(vjp)(*like, *(torch.ones_like(o) for o in out))
-        self._prep_fwd, fwd_main = hoist(fwd_gm, positions)
-        self._prep_vjp, vjp_main = hoist(vjp_gm, positions)
-        cf, cv = self.prepare(theta)
+        self._prep_fwd, fwd_main = hoist(fwd_gm, range(2 + len(state), len(like)))
+        cf, _ = self.prepare(theta)
         self.forward = _compiled(fwd_main, (*like, *cf), self.neuron) if self.compile else fwd_main
-        self.vjp = _compiled(vjp_main, (*like, *out, *cv), self.neuron) if self.compile else vjp_main
+        if not training:
+            return
+        flat = self._flat(self._ops, state_type)
+        n_in = 1 + len(state) + len(theta)
+
+        def vjp(*args: Tensor) -> tuple[Tensor, ...]:
+            _, pull = torch.func.vjp(flat, *args[:n_in])
+            return pull(tuple(args[n_in:]))
+
+        primals = (out[0], *state, *theta)
+        with torch.no_grad():
+            vjp_gm = make_fx(vjp)(*primals, *(torch.ones_like(o) for o in out[1:]))
+        self._prep_vjp, vjp_main = hoist(vjp_gm, range(1 + len(state), n_in))
+        _, cv = self.prepare(theta)
+        self.vjp = _compiled(vjp_main, (*primals, *out[1:], *cv), self.neuron) if self.compile else vjp_main
 
     def prepare(self, theta: Sequence[Tensor]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
         """The θ-only values of the forward and of the VJP kernel (pass them after the other inputs)."""
         with torch.no_grad():
             return tuple(self._prep_fwd(*theta)), tuple(self._prep_vjp(*theta))
+
+
+def _no_values(*_: Any) -> tuple[Tensor, ...]:
+    return ()
 
 
 def _unbuilt(*_: Any) -> tuple[Tensor, ...]:
@@ -168,12 +186,20 @@ _KERNELS: dict[tuple, StepKernels] = {}
 
 
 def step_kernels(
-    neuron: Neuron, ops: TorchOps, params: Any, d: Tensor, r: Tensor, state: Any, *, compile: bool = True
+    neuron: Neuron,
+    ops: TorchOps,
+    params: Any,
+    d: Tensor,
+    r: Tensor,
+    state: Any,
+    *,
+    compile: bool = True,
+    training: bool = True,
 ) -> StepKernels:
     """The (cached) kernels of ``neuron`` for drives like ``d`` and ``r`` (B, H; a compiled kernel
     takes tensors of exactly these shapes and strides), state ``state`` (a named tuple of tensors)
     and parameters ``params`` (its dataclass; the tensor fields are θ, every other field is a
-    constant of the kernels and part of the cache key)."""
+    constant of the kernels and part of the cache key). ``training=False``: the forward alone."""
     names = tensor_fields(params)
     theta = tuple(getattr(params, n) for n in names)
     constants = repr(
@@ -191,11 +217,12 @@ def step_kernels(
         d.dtype,
         d.device,
         compile,
+        training,
         torch.get_num_threads(),  # Inductor's CPU kernels fix their OpenMP thread count
     )
     kernels = _KERNELS.get(key)
     if kernels is None:
-        kernels = StepKernels(neuron, ops, params, len(state), compile)
+        kernels = StepKernels(neuron, ops, params, len(state), compile, training)
         detached = [t.detach() for t in theta]
         kernels.build(d.detach(), r.detach(), [s.detach() for s in state], detached, type(state))
         _KERNELS[key] = kernels

@@ -66,17 +66,23 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Count the sparse forward products and deferred weight-gradient products that ran."""
     calls = {"forward": 0, "weight": 0}
     real_call, real_t = sparse_module.SparseProduct.__call__, sparse_module.transposed_product
+    real_nz = sparse_module.nonzero_transposed_product
 
-    def call(self, z):
+    def call(self, z, *keep):
         calls["forward"] += 1
-        return real_call(self, z)
+        return real_call(self, z, *keep)
 
-    def weight(z, g, max_density=0.3):
+    def weight(z, g, max_density=0.3):  # from a dense z (a chunk above the density cap)
         calls["weight"] += 1
         return real_t(z, g, max_density)
 
+    def weight_nz(*args):  # from the nonzeros the forward found
+        calls["weight"] += 1
+        return real_nz(*args)
+
     monkeypatch.setattr(sparse_module.SparseProduct, "__call__", call)
     monkeypatch.setattr(sparse_module, "transposed_product", weight)
+    monkeypatch.setattr(sparse_module, "nonzero_transposed_product", weight_nz)
     return calls
 
 
