@@ -19,6 +19,7 @@ from typing import Any
 
 from gradscape.commands.argtypes import threads
 from gradscape.errors import UserError
+from gradscape.threads import apply_threads
 
 BUNDLED_TASKS = ("ecg", "shd", "psmnist")
 
@@ -56,7 +57,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     # Accepted for uniformity with the other commands: reading curves and drawing one figure takes
     # seconds, with no progress bar and no heavy tensor work to thread.
-    p.add_argument("--threads", type=threads, help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--threads",
+        type=threads,
+        help="torch CPU threads (default: the cores no other process is running on at start)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars (this command draws none)")
     return p
 
@@ -90,10 +95,7 @@ def _bundled_tasks(specs: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from gradscape.figures.compare import CurvesJob, run_curves
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     job = CurvesJob(out=Path(args.out), paths=tuple(args.paths), bundled=tuple(_bundled_tasks(args.bundled)),
                     rule=_rule(args.rule))  # fmt: skip
     res = run_curves(job)

@@ -8,11 +8,10 @@ import math
 import sys
 from typing import Any
 
-import torch
-
 from gradscape.commands.argtypes import int_at_least, threads
 from gradscape.models.bundled import bundled_names
 from gradscape.models.evaluation import evaluate_checkpoint
+from gradscape.threads import apply_threads
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -47,7 +46,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int_at_least(1), default=256)
     p.add_argument("--samples", type=int_at_least(1), help="score a seeded subset of N test sequences")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the --samples subset (default 0)")
-    p.add_argument("--threads", type=threads, help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--threads",
+        type=threads,
+        help="torch CPU threads (default: the cores no other process is running on at start)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     return p
@@ -60,8 +63,7 @@ def _fmt(v: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     res = evaluate_checkpoint(
         args.checkpoint,
         args.task,

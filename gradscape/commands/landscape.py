@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from gradscape.commands.argtypes import finite_float, int_at_least, threads
 from gradscape.errors import UserError
+from gradscape.threads import apply_threads
 
 HELP = "loss landscapes around trained weights (surfaces, contours, measures)"
 
@@ -107,7 +106,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     arg("--curvature", action="store_true", help="also Li et al.'s |λmin/λmax| at every point (slow)")
     arg("--vmax", type=finite_float(), help="clip the plotted loss at this value")
     arg("--no-progress", action="store_true", help="no progress bar (none when stderr is not a terminal)")
-    arg("--threads", type=threads, help="torch CPU threads (default: torch's choice)")
+    arg(
+        "--threads",
+        type=threads,
+        help="torch CPU threads (default: the cores no other process is running on at start)",
+    )
     return p
 
 
@@ -157,8 +160,7 @@ def job_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     if args.action:
         if args.action[0] != "plot":
             raise UserError(f"unknown landscape action {args.action[0]!r}; the only one is 'plot RESULT…'")

@@ -16,6 +16,7 @@ from typing import Any
 
 from gradscape.commands.argtypes import finite_float, int_at_least, positive_float, threads
 from gradscape.errors import UserError
+from gradscape.threads import apply_threads
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -99,7 +100,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    p.add_argument("--threads", type=threads, help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--threads",
+        type=threads,
+        help="torch CPU threads (default: the cores no other process is running on at start)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: on a terminal)")
     return p
 
@@ -122,10 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from gradscape.gradflow.job import MapSpec, SpectrumJob, parse_assignments, run_spectrum
     from gradscape.io import to_jsonable
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     job = SpectrumJob(
         out=Path(args.out),
         neuron=args.neuron,

@@ -10,11 +10,10 @@ import argparse
 import json
 from typing import Any
 
-import torch
-
 from gradscape.commands.argtypes import finite_float, int_at_least, threads
 from gradscape.errors import UserError
 from gradscape.models.training import default_config, load_toml, parse_seeds, train, train_seeds
+from gradscape.threads import apply_threads
 
 #: flag destination → TrainConfig field
 _FIELDS = {
@@ -94,7 +93,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--train-samples", type=int_at_least(1), help="train on a seeded subset of N samples")
     p.add_argument("--eval-samples", type=int_at_least(1), help="val/test on seeded subsets of N")
     p.add_argument("--compile", action="store_true", default=None, help="use the compiled fast-path step")
-    p.add_argument("--threads", type=threads, help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--threads",
+        type=threads,
+        help="torch CPU threads (default: the cores no other process is running on at start)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -159,8 +162,7 @@ def resolve_config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     cfg, seeds_text = resolve_config(args)
     progress = not args.no_progress
     if seeds_text is not None:

@@ -29,12 +29,12 @@ import torch
 from torch import Tensor, nn
 
 from gradscape.errors import UserError
-from gradscape.models.fastpath import make_update
 from gradscape.models.neurons import Distribution, Neuron, Normal, get_neuron, parse_distribution
 from gradscape.models.ops import TorchOps
-from gradscape.models.plan import ForwardPlan, as_plan, auto_plan
+from gradscape.models.plan import SPARSE_MIN_STEP_BYTES, ForwardPlan, as_plan, auto_plan
 from gradscape.models.sparse import SparseProduct, sparse_possible, sparse_training_possible
 from gradscape.models.sparse_sequence import sparse_sequence
+from gradscape.models.step_kernels import step_kernels
 from gradscape.models.surrogates import Surrogate
 
 __all__ = ["NetState", "NetParams", "RunOutput", "network_step", "RecurrentNetwork"]
@@ -61,12 +61,14 @@ class NetParams:
 class RunOutput(NamedTuple):
     """Result of a forward pass: readout o (T, B, C), hidden outputs z (T, B, H) (None when the
     forward was told ``keep_spikes=False``) and, when recorded, the neuron state at every step (each
-    field (T, B, H)); ``final`` is s_T."""
+    field (T, B, H)); ``final`` is s_T; ``spike_total`` Σ_{t,b,j} z (float64), from the paths that
+    count it on the way (the spike-sparse inference path), else None (sum ``spikes``)."""
 
     outputs: Tensor
     spikes: Tensor | None
     states: Any = None
     final: NetState | None = None
+    spike_total: Tensor | None = None
 
 
 def network_step(
@@ -214,12 +216,12 @@ class RecurrentNetwork(nn.Module):
         update_fn: Callable | None,
         keep_spikes: bool,
     ) -> RunOutput:
-        update = update_fn or make_update(self.neuron)
         w_in, w_rec = p.weight.split([self.input_size, self.hidden_size], dim=1)
         # Row j of A = [W_recᵀ | W_outᵀ] is what neuron j's output adds to every product.
         product = SparseProduct(torch.cat([w_rec.T, p.out_weight.T], dim=1).contiguous(), inputs.shape[1])
         h = self.hidden_size
         prod = product(s.z)
+        initial = product.total  # Σ z_0: not an output of this pass
         rec, ns = prod[:, :h], s.neuron
         zs, states = [], []
         # Preallocated: a list of slices prod[:, h:] would keep every step's whole product alive.
@@ -228,6 +230,7 @@ class RecurrentNetwork(nn.Module):
         # (the fast path) writes T·B·H floats to fresh memory, which costs more than the GEMMs.
         steps = inputs.shape[0]
         block = prod.new_empty(min(_INPUT_BLOCK, steps), inputs.shape[1], h)
+        update = update_fn or self._inference_kernel(block[0], rec, ns, p)
         for t0 in range(0, steps, _INPUT_BLOCK):
             n = min(_INPUT_BLOCK, steps - t0)
             torch.matmul(inputs[t0 : t0 + n], w_in.T, out=block[:n])
@@ -242,7 +245,25 @@ class RecurrentNetwork(nn.Module):
                     states.append(ns)
         outputs = _readout_continue(drives, p.out_alpha, s.o)
         spikes = torch.stack(zs) if keep_spikes else None
-        return _run_output(outputs, spikes, states, NetState(z, ns, outputs[-1]))
+        total = torch.tensor(product.total - initial, dtype=torch.float64)
+        return _run_output(outputs, spikes, states, NetState(z, ns, outputs[-1]))._replace(spike_total=total)
+
+    def _inference_kernel(self, d: Tensor, r: Tensor, state: Any, p: NetParams) -> Callable:
+        """The neuron step as one compiled kernel with Θ for the spike (no surrogate primitive), as
+        an ``update_fn``; compiled only for steps large enough to repay the compilation."""
+        large = d.numel() * d.element_size() >= SPARSE_MIN_STEP_BYTES
+        kernels = step_kernels(self.neuron, self.ops, p.neuron, d, r, state, compile=large, training=False)
+        theta = [getattr(p.neuron, n) for n in kernels.names]
+        consts, _ = kernels.prepare(theta)
+        forward, state_type = kernels.forward, type(state)
+
+        def update(
+            neuron: Any, ops: Any, d_t: Tensor, r_t: Tensor, ns: Any, params: Any
+        ) -> tuple[Tensor, Any]:
+            z, *s = forward(d_t, r_t, *ns, *theta, *consts)
+            return z, state_type(*s)
+
+        return update
 
     def _forward_sparse_training(
         self, inputs: Tensor, s: NetState, p: NetParams, record: bool, compile: bool, keep_spikes: bool
@@ -270,18 +291,19 @@ class RecurrentNetwork(nn.Module):
         """Run the network over ``inputs`` (T, B, I) along ``plan`` (:mod:`gradscape.models.plan`;
         choose one with :func:`~gradscape.models.plan.plan_forward`). Without a plan (and without the
         legacy flags) :func:`~gradscape.models.plan.auto_plan` chooses: the eager loop for small
-        steps, the spike-sparse path (gradients included, nothing compiled) for large CPU steps of a
-        spiking neuron, the dense fast path for other large steps.
+        steps, the spike-sparse path (gradients included, step kernels compiled) for large CPU steps
+        of a spiking neuron, the dense fast path for other large steps.
 
         ``fast`` precomputes W_in i_t for all t in one matmul and applies the readout after the
         loop (mathematically the same; floating-point sums differ in order); the plan's ``step_fn``
         replaces its hidden-layer update (the compiled step). ``sparse`` (on a CPU) takes the fast
         path's structure but computes W_rec z_{t−1} and W_out z_t from the nonzero entries of z only
-        (:mod:`gradscape.models.sparse`), under autograd also their weight gradients
-        (:class:`~gradscape.models.sparse.SparseTraining`), with the plan's ``update_fn`` as the
-        neuron update (default: compiled by :func:`~gradscape.models.fastpath.make_update` for
-        inference; eager, or compiled if the plan says ``compiled``, under autograd). Where it cannot
-        apply (``torch.func`` transforms, forward-mode AD, other devices) the dense fast path runs
+        (:mod:`gradscape.models.sparse`); without gradients the neuron update is the plan's
+        ``update_fn`` (default: the step as one kernel with Θ for the spike,
+        :mod:`gradscape.models.step_kernels`, compiled for large steps); under autograd the loop is
+        one node with its own backward (:mod:`gradscape.models.sparse_sequence`; kernels compiled if
+        the plan says ``compiled``). Where it cannot apply (``torch.func`` transforms, forward-mode
+        AD, other devices) the dense fast path runs
         instead. ``state`` continues from a previous state (truncated BPTT); ``record`` keeps
         every step's neuron state.
 

@@ -6,14 +6,16 @@ Three paths compute the same recurrence (they differ only in floating-point summ
 - ``fast``: W_in i_t for all t in one GEMM, the readout after the loop; optionally the hidden update
   compiled (:func:`~gradscape.models.fastpath.make_step`), with its backward.
 - ``sparse``: on a CPU, W_rec z_{t−1} and W_out z_t from the nonzero outputs
-  (:mod:`gradscape.models.sparse`); under autograd also the weight gradients Σ_t δ_tᵀ z_{t−1} from
-  them (:class:`~gradscape.models.sparse.SparseTraining`, exact incl. ``create_graph``); the neuron
-  update compiled or not. Under ``torch.func`` transforms, forward-mode AD, other devices or dtypes
+  (:mod:`gradscape.models.sparse`); under autograd the whole loop is one node with its own backward,
+  the weight gradients Σ_t δ_tᵀ z_{t−1} from the nonzeros too
+  (:mod:`gradscape.models.sparse_sequence`, exact incl. ``create_graph``); the neuron step as
+  compiled kernels (:mod:`gradscape.models.step_kernels`) or, with ``compiled=False``, uncompiled.
+  Under ``torch.func`` transforms, forward-mode AD, other devices or dtypes
   numpy cannot view, the forward takes the dense fast path instead.
 
 :func:`plan_forward` is the one place that chooses among them from the device, the batch, whether
 gradients are needed and what the caller allows; :meth:`RecurrentNetwork.forward` takes the plan, and
-with no plan asks :func:`auto_plan` (never compiles: no cold start, and double backward works).
+with no plan asks :func:`auto_plan`.
 Every result that depends on the path records :meth:`ForwardPlan.describe`.
 """
 
@@ -93,24 +95,28 @@ def plan_forward(
     batch: int | None = None,
     device: torch.device | str | None = None,
     fast: bool = True,
-    compile: bool = False,
+    compile: bool | None = None,
     sparse: bool = True,
     keep_spikes: bool = True,
 ) -> ForwardPlan:
     """The path for ``model`` on ``batch`` sequences on ``device`` (default: where its weights are).
 
-    ``fast=False`` asks for the eager loop. ``compile`` compiles the neuron update (with its backward
-    when ``grad``); without it nothing is compiled. ``sparse`` (default) allows the spike-sparse path,
-    taken on a CPU, for a spiking neuron, when one step's state is at least
-    :data:`SPARSE_MIN_STEP_BYTES`, with or without gradients; otherwise the dense fast path runs.
+    ``sparse`` (default) allows the spike-sparse path, taken on a CPU, for a spiking neuron, when one
+    step's state is at least :data:`SPARSE_MIN_STEP_BYTES`, with or without gradients; there
+    ``compile`` (default: yes) compiles the neuron's step kernels
+    (:mod:`gradscape.models.step_kernels`; their cold start is seconds, repaid within the first
+    batches of an S-MNIST pass), ``compile=False`` runs them uncompiled. Otherwise the dense fast path
+    runs, its hidden update compiled only when ``compile`` is True; ``fast=False`` asks for the eager
+    loop.
     """
     first = next(model.parameters())
     dev = torch.device(device) if device is not None else first.device
     if sparse and _sparse_pays(model, batch, dev, first.element_size()):
-        from gradscape.models.fastpath import eager_update, make_update
+        if compile is False:
+            from gradscape.models.fastpath import eager_update
 
-        update = make_update(model.neuron) if compile else eager_update
-        return ForwardPlan("sparse", update_fn=update, keep_spikes=keep_spikes, compiled=compile)
+            return ForwardPlan("sparse", update_fn=eager_update, keep_spikes=keep_spikes)
+        return ForwardPlan("sparse", keep_spikes=keep_spikes, compiled=True)
     if not fast:
         return ForwardPlan("eager", keep_spikes=keep_spikes)
     if compile:
@@ -122,16 +128,15 @@ def plan_forward(
 
 
 def auto_plan(model: Any, inputs: torch.Tensor, *, grad: bool, keep_spikes: bool = True) -> ForwardPlan:
-    """The path ``model(inputs)`` takes without a plan: nothing compiled; the spike-sparse path
-    (gradients included) where :func:`plan_forward` would take it, the dense fast path for other
-    large steps, the eager loop for small ones (where the paths cost the same and the eager loop is
-    the reference)."""
+    """The path ``model(inputs)`` takes without a plan: the spike-sparse path with compiled step
+    kernels (gradients included) where :func:`plan_forward` would take it, the dense fast path for
+    other large steps, the eager loop for small ones (where the paths cost the same and the eager
+    loop is the reference). Double backward, ``torch.func`` transforms and forward-mode AD work on
+    every path (the sparse one recomputes or falls back, see :mod:`gradscape.models.sparse_sequence`)."""
     first = next(model.parameters())
     batch = inputs.shape[1]
     if _sparse_pays(model, batch, inputs.device, first.element_size()):
-        from gradscape.models.fastpath import eager_update
-
-        return ForwardPlan("sparse", update_fn=eager_update, keep_spikes=keep_spikes)
+        return ForwardPlan("sparse", keep_spikes=keep_spikes, compiled=True)
     if batch * int(getattr(model, "hidden_size", 0)) * first.element_size() >= SPARSE_MIN_STEP_BYTES:
         return ForwardPlan("fast", keep_spikes=keep_spikes)
     return ForwardPlan("eager", keep_spikes=keep_spikes)

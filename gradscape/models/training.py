@@ -132,7 +132,10 @@ def train(
         surrogate=cfg.surrogate,
         seed=cfg.seed,
     ).to(device)
-    plan = plan_forward(model, grad=True, batch=cfg.batch_size, fast=cfg.fast, compile=cfg.compile)
+    # cfg.compile=False is the default policy (sparse step kernels compiled, the dense path not)
+    plan = plan_forward(
+        model, grad=True, batch=cfg.batch_size, fast=cfg.fast, compile=True if cfg.compile else None
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LinearLR(
         optimizer, start_factor=1.0, end_factor=0.0, total_iters=cfg.epochs

@@ -17,7 +17,7 @@ from torch.func import functional_call, grad, vmap
 
 from gradscape.models import RecurrentNetwork, sparse_sequence
 from gradscape.models import sparse as sparse_module
-from gradscape.models.fastpath import eager_update, make_update
+from gradscape.models.fastpath import eager_update
 from gradscape.models.plan import ForwardPlan
 from gradscape.models.sparse import transposed_product
 
@@ -208,14 +208,25 @@ def test_torch_func_transforms_fall_back_to_dense() -> None:
     torch.testing.assert_close(batched[1], one, rtol=0, atol=ATOL)
 
 
-def test_compiled_update_with_its_backward() -> None:
-    net = _net("brf")
-    x = _x(20)
+def test_compiled_step_kernels_equal_the_eager_loop() -> None:
+    # the default plan at a large step: forward and VJP kernels compiled by Inductor (float64 here)
+    net = _net("brf", hidden=128)
+    x = _x(t=9, b=256)
     with warnings.catch_warnings():
-        warnings.filterwarnings("error", message="neuron .*: step")  # a fallback would warn
-        plan = ForwardPlan("sparse", update_fn=make_update(net.neuron, backend="aot_eager"))
-        g = _grads(net, x, plan)
+        warnings.filterwarnings("error", message="neuron .*: step kernel")  # a fallback would warn
+        g = _grads(net, x, ForwardPlan("sparse", compiled=True))
     _close(g, _grads(net, x, "eager"))
+
+
+def test_compiled_inference_kernel_equals_the_eager_loop() -> None:
+    net = _net("rf+rp+sr+db", hidden=128)
+    x = _x(t=9, b=256)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("error", message="neuron .*: step kernel")
+        out = net(x, plan=ForwardPlan("sparse", compiled=True))
+        ref = net(x, plan="eager")
+    torch.testing.assert_close(out.outputs, ref.outputs, rtol=0, atol=ATOL)
+    assert torch.equal(out.spikes, ref.spikes)
 
 
 def test_transposed_product_by_hand() -> None:
@@ -258,14 +269,15 @@ def test_plan_forward_and_auto_plan_policy() -> None:
 
     net = RecurrentNetwork("brf", 1, 64, 10)  # float32: 4 bytes per value
     big = SPARSE_MIN_STEP_BYTES // (64 * 4)
+    # issue 10's policy: the sparse path compiles its step kernels by default (compile=False: not)
     for grad_ in (False, True):
         plan = plan_forward(net, grad=grad_, batch=big)
-        assert plan.path == "sparse" and plan.update_fn is eager_update and not plan.compiled
+        assert plan.path == "sparse" and plan.update_fn is None and plan.compiled
         assert plan_forward(net, grad=grad_, batch=big - 1).path == "fast"
         assert plan_forward(net, grad=grad_, batch=big, sparse=False).path == "fast"
         assert plan_forward(net, grad=grad_, batch=big, device="cuda").path == "fast"
-    compiled = plan_forward(net, grad=True, batch=big, compile=True)
-    assert compiled.compiled and compiled.update_fn is make_update(net.neuron)
+        uncompiled = plan_forward(net, grad=grad_, batch=big, compile=False)
+        assert uncompiled.update_fn is eager_update and not uncompiled.compiled
     assert plan_forward(RecurrentNetwork("lstm", 1, 64, 10), grad=True, batch=big).path == "fast"
     x = torch.zeros(3, big, 1)
     assert auto_plan(net, x, grad=True).path == "sparse"
