@@ -8,9 +8,10 @@ every variant alike:
 * ``eager``:  ``model(x, plan="eager")``, the plain step loop (the reference semantics);
 * ``fast``:   ``ForwardPlan("fast", step_fn=make_step(neuron))``: W_in i_t for all t in one GEMM,
   the hidden update compiled by Inductor with its backward, the readout after the loop;
-* ``sparse``: ``ForwardPlan("sparse", update_fn=make_update(neuron))``: the products with z_t
-  (W_rec z_t, W_out z_t) from z_t's nonzeros and their weight gradients from one sparse product per
-  16 steps (:class:`gradscape.models.sparse.SparseTraining`), the neuron update compiled;
+* ``sparse``: ``ForwardPlan("sparse", compiled=True)``, what ``model(x)`` takes by default here: the
+  whole loop one autograd node (:mod:`gradscape.models.sparse_sequence`): W_rec z_t and W_out z_t
+  from z_t's nonzeros, per step of the backward one GEMM and the step's compiled VJP kernel, the
+  weight gradients from the nonzeros per 16 steps;
 * ``script``: a baseline written here after the structure of the BRF authors' training code (one
   module, a per-step loop over ``cat([x_t, z_{t−1}]) @ Wᵀ``, a custom ``autograd.Function`` for the
   spike with the double-Gaussian surrogate, the module under ``torch.jit.script``). It runs the same
@@ -18,15 +19,18 @@ every variant alike:
 
 For each thread count (``--threads 1,2``) it reports best and median wall time per batch, the ratios
 to eager and to script, peak resident memory of one forward + backward (VmHWM after resetting it, minus
-the RSS before: what the pass itself added) and the cold start (first call: compilation included).
+the RSS before: what the pass itself added, each variant in a fresh process, since in one process the
+later variants reuse the memory the first one freed) and the cold start (first call: compilation included).
 ``--busy`` starts a process that keeps one core busy for the whole run (a loaded-machine row).
 
-Evaluate row: inference of ``--eval-batches`` batches of test sequences with the evaluate path before
-issue 10 (dense fast, no compile), ``plan_forward``'s default now (sparse where it applies, nothing
-compiled), the sparse path with the compiled update, and eager; the time per 10,000 sequences is
-EXTRAPOLATED from those batches (the full test set is too slow for a quick run) and printed as such.
+Evaluate row: ``gradscape.models.evaluation.evaluate`` of ``--eval-samples`` S-MNIST test sequences
+(default all 10,000, nothing extrapolated) with the path it took before issue 10 (the dense fast
+path, no compile, spikes kept for the SOP count) and with its default now, side by side, with both
+accuracies.
 
-Exactness: float64, T = ``--equiv-T``: max |Δ| of the loss and every gradient, sparse and script vs eager.
+Exactness: float64, T = ``--equiv-T`` steps from pixel ``--equiv-offset`` (where the images have ink),
+B 128 (large enough that the sparse path compiles its kernels): max |Δ| of the loss and every
+gradient, fast, sparse and script vs eager.
 
     python benchmarks/bench_train.py                       # full shape (minutes per variant, 2 cores)
     python benchmarks/bench_train.py --batch 32 --steps 64 --repeats 2 --eval-batches 1   # quick check
@@ -48,7 +52,7 @@ from torch import Tensor, nn
 
 from gradscape.models.checkpoints import open_checkpoint
 from gradscape.models.datasets import load_task
-from gradscape.models.fastpath import make_step, make_update
+from gradscape.models.fastpath import make_step
 from gradscape.models.network import RecurrentNetwork
 from gradscape.models.plan import ForwardPlan
 
@@ -119,6 +123,25 @@ class ScriptBRF(nn.Module):
 # ----------------------------------------------------------------------------- measurement
 
 
+def peak_of(name: str, net: RecurrentNetwork, x: Tensor, y: Tensor) -> float:
+    """MB of resident memory one forward + backward of ``name`` adds (VmHWM − RSS before), in this
+    (fresh) process: in the timing process every variant after the first reuses freed memory."""
+    fn = _variants(net, [name])[name]
+    _fwd_bwd(fn, net, x[:2], y)  # compiles (kernels depend on B and H, not T) with little memory
+    base = _peak_rss_reset()
+    _fwd_bwd(fn, net, x, y)
+    return (_status_kb("VmHWM") * 1024 - base) / 2**20 if base >= 0 else float("nan")
+
+
+def _peak_in_subprocess(name: str, argv: list[str], threads: int) -> float:
+    cmd = [sys.executable, __file__, *argv, "--peak-of", name, "--threads", str(threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip().splitlines()
+    try:
+        return float(out[-1])
+    except (IndexError, ValueError):
+        return float("nan")
+
+
 def _peak_rss_reset() -> int:
     """Reset the process's peak RSS (Linux: clear_refs 5) and return the current RSS in bytes."""
     try:
@@ -146,7 +169,7 @@ def _variants(net: RecurrentNetwork, names: list[str]) -> dict[str, Callable[[Te
             plan = ForwardPlan("fast", step_fn=make_step(net.neuron), compiled=True, keep_spikes=False)
             out[name] = lambda x, plan=plan: net(x, plan=plan).outputs
         elif name == "sparse":
-            plan = ForwardPlan("sparse", update_fn=make_update(net.neuron), compiled=True, keep_spikes=False)
+            plan = ForwardPlan("sparse", compiled=True, keep_spikes=False)
             out[name] = lambda x, plan=plan: net(x, plan=plan).outputs
         elif name == "script":
             out[name] = torch.jit.script(ScriptBRF(net).to(next(net.parameters()).dtype))
@@ -185,12 +208,10 @@ def equivalence(net64: RecurrentNetwork, x: Tensor, y: Tensor, names: list[str])
 def timing(net: RecurrentNetwork, x: Tensor, y: Tensor, names: list[str], repeats: int) -> dict[str, dict]:
     fns = _variants(net, names)
     res: dict[str, dict] = {n: {"wall": [], "cpu": []} for n in names}
-    for name, fn in fns.items():  # cold start and peak memory, one variant at a time
-        base = _peak_rss_reset()
+    for name, fn in fns.items():  # cold start, one variant at a time
         t0 = time.perf_counter()
         _fwd_bwd(fn, net, x, y)
         res[name]["cold"] = time.perf_counter() - t0
-        res[name]["peak_mb"] = (_status_kb("VmHWM") * 1024 - base) / 2**20 if base >= 0 else float("nan")
     for _ in range(repeats):
         for name, fn in fns.items():
             t, c = time.perf_counter(), time.process_time()
@@ -200,28 +221,17 @@ def timing(net: RecurrentNetwork, x: Tensor, y: Tensor, names: list[str], repeat
     return res
 
 
-def evaluate_rows(net: RecurrentNetwork, xs: list[Tensor], repeats: int) -> dict[str, float]:
-    """Seconds per sequence of inference (no gradients), best of ``repeats`` over the batches."""
+def evaluate_rows(net: RecurrentNetwork, split: Any, batch: int) -> dict[str, tuple[float, float]]:
+    """(seconds, accuracy %) of ``evaluate`` on ``split``: the path before issue 10, the default now."""
+    from gradscape.models.evaluation import evaluate
     from gradscape.models.plan import plan_forward
 
-    batch = xs[0].shape[1]
-    plans = {
-        "eager": ForwardPlan("eager", keep_spikes=False),
-        "fast (today)": plan_forward(net, grad=False, batch=batch, sparse=False, keep_spikes=False),
-        "default now": plan_forward(net, grad=False, batch=batch, keep_spikes=False),
-        "sparse compiled": plan_forward(net, grad=False, batch=batch, compile=True, keep_spikes=False),
-    }
+    before = plan_forward(net, grad=False, batch=batch, sparse=False)  # dense fast, spikes kept
     res = {}
-    with torch.no_grad():
-        for name, plan in plans.items():
-            net(xs[0], plan=plan)  # warm-up (compiles the sparse path's update)
-            best = math.inf
-            for _ in range(repeats):
-                t = time.perf_counter()
-                for x in xs:
-                    net(x, plan=plan)
-                best = min(best, time.perf_counter() - t)
-            res[name] = best / sum(x.shape[1] for x in xs)
+    for name, plan in (("before", before), ("default", None)):
+        t = time.perf_counter()
+        r = evaluate(net, split, mode="last", batch_size=batch, plan=plan)
+        res[name] = (time.perf_counter() - t, r["accuracy"])
     return res
 
 
@@ -232,9 +242,8 @@ def break_even(net: RecurrentNetwork, x: Tensor, y: Tensor, gains: list[float], 
     move the density; where "all sparse" and "all dense" cross is the break-even."""
     from gradscape.models import sparse as sp
 
-    update = make_update(net.neuron)
     fast = ForwardPlan("fast", step_fn=make_step(net.neuron), compiled=True, keep_spikes=False)
-    plan = ForwardPlan("sparse", update_fn=update, compiled=True, keep_spikes=False)
+    plan = ForwardPlan("sparse", compiled=True, keep_spikes=False)
     caps = (sp.TRAINING_MAX_DENSITY, sp.WEIGHT_GRAD_MAX_DENSITY)
     print(f"\nbreak-even ({torch.get_num_threads()} thread(s), CPU s per forward + backward):")
     print(f"  {'gain':>5} {'density %':>9} {'all sparse':>10} {'all dense':>9} {'default':>8} {'fast':>6}")
@@ -283,9 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", default="eager,fast,sparse,script")
     ap.add_argument("--busy", action="store_true", help="also keep one core busy with another process")
     ap.add_argument(
-        "--eval-batches", type=int, default=2, help="batches timed for the evaluate row (0: none)"
+        "--eval-samples", type=int, default=10000, help="test sequences of the evaluate row (0: no row)"
     )
     ap.add_argument("--equiv-T", type=int, default=30)
+    ap.add_argument("--equiv-offset", type=int, default=392, help="first pixel of the exactness window")
     ap.add_argument("--checkpoint", default="bundled:smnist-brf")
     ap.add_argument("--offset", type=int, default=0, help="first pixel of the T-step window")
     ap.add_argument(
@@ -293,13 +303,14 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="comma-separated input gains: print spike density vs sparse/dense cost (1 thread) and stop",
     )
+    ap.add_argument("--peak-of", help=argparse.SUPPRESS)  # internal: one variant's peak, then exit
     args = ap.parse_args(argv)
     names = args.variants.split(",")
 
     net = open_checkpoint(args.checkpoint).model.float().train()
     split = load_task("smnist").test
     n = split.inputs.shape[0]
-    idx = torch.arange(args.batch * max(1, args.eval_batches)) % n
+    idx = torch.arange(args.batch) % n
     seqs = split.inputs[idx, args.offset : args.offset + args.steps].transpose(0, 1).contiguous()  # (T, N, 1)
     labels = split.targets[idx]
     x, y = seqs[:, : args.batch], labels[: args.batch]
@@ -311,13 +322,19 @@ def main(argv: list[str] | None = None) -> int:
         f"B {args.batch}, T {args.steps}; spike density {100 * density:.1f} %; "
         f"load average before {load[0]:.2f} on {os.cpu_count()} CPUs"
     )
+    if args.peak_of:
+        torch.set_num_threads(int(args.threads.split(",")[0]))
+        print(peak_of(args.peak_of, net, x, y))
+        return 0
     torch.set_num_threads(1)
     if args.break_even:
         break_even(net, x, y, [float(g) for g in args.break_even.split(",")], args.repeats)
         return 0
     net64 = open_checkpoint(args.checkpoint).model.double().train()
-    eq = equivalence(net64, seqs[: args.equiv_T, :8].double(), labels[:8], names)
-    print("exactness (float64, T %d, B 8, max |Δ| loss and gradients vs eager): " % args.equiv_T
+    window = split.inputs[:128, args.equiv_offset : args.equiv_offset + args.equiv_T].transpose(0, 1)
+    eq = equivalence(net64, window.contiguous().double(), split.targets[:128], names)
+    print("exactness (float64, T %d from pixel %d, B 128, max |Δ| loss and gradients vs eager): "
+          % (args.equiv_T, args.equiv_offset)
           + ", ".join(f"{k} {v:.1e}" for k, v in eq.items()))  # fmt: skip
 
     busy_modes = [False, True] if args.busy else [False]
@@ -327,6 +344,18 @@ def main(argv: list[str] | None = None) -> int:
             for threads in (int(t) for t in args.threads.split(",")):
                 torch.set_num_threads(threads)
                 r = timing(net, x, y, names, args.repeats)
+                shape = [
+                    "--batch",
+                    str(args.batch),
+                    "--steps",
+                    str(args.steps),
+                    "--checkpoint",
+                    args.checkpoint,
+                ]
+                for name in names:
+                    r[name]["peak_mb"] = _peak_in_subprocess(
+                        name, [*shape, "--offset", str(args.offset)], threads
+                    )
                 ref = min(r["eager"]["wall"]) if "eager" in r else math.nan
                 script = min(r["script"]["wall"]) if "script" in r else math.nan
                 print(f"\n{threads} thread(s){', one core kept busy' if busy else ''}:")
@@ -342,12 +371,18 @@ def main(argv: list[str] | None = None) -> int:
                         f"{r[name]['cold']:7.1f}",
                         flush=True,
                     )
-                if args.eval_batches:
-                    xs = list(seqs.split(args.batch, dim=1))[: args.eval_batches]
-                    ev = evaluate_rows(net, xs, max(1, args.repeats - 1))
+                if args.eval_samples:
+                    from gradscape.models.evaluation import _mnist_test_split
+
+                    full, _ = _mnist_test_split("smnist", {}, None)  # what `gradscape evaluate` scores
+                    sub = full if args.eval_samples >= len(full) else full.subset(args.eval_samples, 0)
+                    ev = evaluate_rows(net, sub, args.batch)
+                    (tb, ab), (td, ad) = ev["before"], ev["default"]
                     print(
-                        f"  evaluate, {len(xs)} batch(es) of {args.batch} timed, EXTRAPOLATED to 10,000 "
-                        "sequences: " + ", ".join(f"{k} {1e4 * v:.1f} s" for k, v in ev.items())
+                        f"  evaluate of {len(sub)} sequences (B {args.batch}): before issue 10 (dense fast) "
+                        f"{tb:.1f} s, {ab:.2f} %; default now {td:.1f} s, {ad:.2f} %; ratio {tb / td:.2f}x "
+                        "(first call: the default's kernel compilation included)",
+                        flush=True,
                     )
         finally:
             if proc is not None:
