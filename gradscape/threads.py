@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["default_threads", "apply_threads", "runnable_elsewhere"]
+__all__ = ["INFERENCE_THREADS", "default_threads", "apply_threads", "runnable_elsewhere"]
 
 
 def runnable_elsewhere(path: str = "/proc/loadavg") -> int:
@@ -34,8 +34,17 @@ def default_threads(cores: int | None = None) -> int:
     return max(1, cores - runnable_elsewhere())
 
 
-def apply_threads(requested: int | None) -> int:
-    """Set torch's intra-op threads to ``requested`` or :func:`default_threads`; returns the count."""
-    n = requested or default_threads()
+#: The thread count inference commands (evaluate, landscape) prefer on a CPU: their large-step path
+#: (spike-sparse products, numpy and one kernel per step) did not gain from a second thread on the
+#: 2-core EPYC: ``evaluate`` of the 10,000 S-MNIST test sequences took 10.1 s with one thread and
+#: 12.6 s with two, a landscape point 0.166 s and 0.170 s (``benchmarks/bench_train.py``,
+#: ``benchmarks/bench_landscape.py``); the small models run the plain loop, too small to split.
+INFERENCE_THREADS = 1
+
+
+def apply_threads(requested: int | None, prefer: int | None = None) -> int:
+    """Set torch's intra-op threads to ``requested``, else to the smaller of ``prefer`` and
+    :func:`default_threads`; returns the count."""
+    n = requested or min(prefer or torch.get_num_threads(), default_threads())
     torch.set_num_threads(n)
     return n

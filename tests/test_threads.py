@@ -38,3 +38,15 @@ def test_apply_threads_takes_an_explicit_count(monkeypatch: pytest.MonkeyPatch) 
         assert threads.apply_threads(None) == 1 and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_inference_commands_prefer_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "runnable_elsewhere", lambda: 0)
+    try:
+        assert threads.apply_threads(None, prefer=threads.INFERENCE_THREADS) == 1
+        assert threads.apply_threads(2, prefer=1) == 2  # an explicit --threads wins
+    finally:
+        torch.set_num_threads(before)
