@@ -12,10 +12,12 @@ drive W_out z_t — come from one gather-and-sum over the rows of the table A = 
 z_{b,j} as per-sample weights, so graded or NaN outputs are multiplied in exactly as in the dense
 product; only 0·∞ = NaN terms of a non-finite W are skipped).
 
-It is an inference path: the positions of the nonzeros are data-dependent, so it runs only on CPU
-tensors that no autograd, forward-mode AD or ``torch.func`` transform can see (a gradient with respect
-to z needs the zero entries too). Anywhere else :func:`sparse_possible` is False and the network uses
-its dense products. Values equal the dense path's up to floating-point summation order.
+The positions of the nonzeros are data-dependent, so :class:`SparseProduct` itself is an inference
+product: it runs on CPU tensors that no autograd, forward-mode AD or ``torch.func`` transform can see
+(:func:`sparse_possible`; a gradient with respect to z needs the zero entries too). Under reverse-mode
+autograd the training pass :mod:`gradscape.models.sparse_sequence` uses it inside its own forward and
+computes the weight gradient Zᵀ G from the same nonzeros (:func:`transposed_product`); anywhere else
+the network uses its dense products. Values equal the dense path's up to floating-point summation order.
 """
 
 from __future__ import annotations
