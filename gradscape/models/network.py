@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from gradscape.errors import UserError
 from gradscape.models.neurons import Distribution, Neuron, Normal, get_neuron, parse_distribution
 from gradscape.models.ops import TorchOps
-from gradscape.models.plan import SPARSE_MIN_STEP_BYTES, ForwardPlan, as_plan, auto_plan
+from gradscape.models.plan import ForwardPlan, as_plan, auto_plan
 from gradscape.models.sparse import SparseProduct, sparse_possible, sparse_training_possible
 from gradscape.models.sparse_sequence import sparse_sequence
 from gradscape.models.step_kernels import step_kernels
@@ -250,9 +250,8 @@ class RecurrentNetwork(nn.Module):
 
     def _inference_kernel(self, d: Tensor, r: Tensor, state: Any, p: NetParams) -> Callable:
         """The neuron step as one compiled kernel with Θ for the spike (no surrogate primitive), as
-        an ``update_fn``; compiled only for steps large enough to repay the compilation."""
-        large = d.numel() * d.element_size() >= SPARSE_MIN_STEP_BYTES
-        kernels = step_kernels(self.neuron, self.ops, p.neuron, d, r, state, compile=large, training=False)
+        an ``update_fn`` (compiled for large steps, :func:`~gradscape.models.step_kernels.step_kernels`)."""
+        kernels = step_kernels(self.neuron, self.ops, p.neuron, d, r, state, training=False)
         theta = [getattr(p.neuron, n) for n in kernels.names]
         consts, _ = kernels.prepare(theta)
         forward, state_type = kernels.forward, type(state)

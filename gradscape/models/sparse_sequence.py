@@ -35,7 +35,6 @@ from gradscape.models import sparse
 from gradscape.models.heap import keep_freed_memory
 from gradscape.models.neurons.base import Neuron
 from gradscape.models.ops import TorchOps
-from gradscape.models.plan import SPARSE_MIN_STEP_BYTES
 from gradscape.models.step_kernels import step_kernels, tensor_fields
 
 __all__ = ["SequenceResult", "sparse_sequence", "CHUNK"]
@@ -125,8 +124,6 @@ class _Sequence(torch.autograd.Function):
         drives = inputs.new_empty(steps, batch, table.shape[1] - h)
         nonzeros: list = []
         prod = product(z0, nonzeros)
-        # compiled only where a pass repays the cold start (small steps: the traced graph, eagerly)
-        large = block[0].numel() * block.element_size() >= SPARSE_MIN_STEP_BYTES
         kernels = step_kernels(
             cfg.neuron,
             cfg.ops,
@@ -134,7 +131,7 @@ class _Sequence(torch.autograd.Function):
             block[0],
             prod[:, :h],
             cfg.state_type(*s0),
-            compile=cfg.compile and large,
+            compile=cfg.compile,
         )
         forward, (consts, _) = kernels.forward, kernels.prepare(theta)
         zs, xs, states, s, z = {0: z0}, [], [s0], s0, z0

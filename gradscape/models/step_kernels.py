@@ -34,6 +34,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from gradscape.models.neurons.base import Neuron
 from gradscape.models.ops import ForwardOps, TorchOps
+from gradscape.models.plan import SPARSE_MIN_STEP_BYTES
 
 __all__ = ["StepKernels", "step_kernels", "tensor_fields", "clear_kernels"]
 
@@ -199,7 +200,11 @@ def step_kernels(
     """The (cached) kernels of ``neuron`` for drives like ``d`` and ``r`` (B, H; a compiled kernel
     takes tensors of exactly these shapes and strides), state ``state`` (a named tuple of tensors)
     and parameters ``params`` (its dataclass; the tensor fields are θ, every other field is a
-    constant of the kernels and part of the cache key). ``training=False``: the forward alone."""
+    constant of the kernels and part of the cache key). ``training=False``: the forward alone.
+    ``compile`` compiles them only for steps of at least
+    :data:`~gradscape.models.plan.SPARSE_MIN_STEP_BYTES` (smaller ones do not repay the cold start:
+    the traced graph runs eagerly)."""
+    compile = compile and d.numel() * d.element_size() >= SPARSE_MIN_STEP_BYTES
     names = tensor_fields(params)
     theta = tuple(getattr(params, n) for n in names)
     constants = repr(
