@@ -32,7 +32,7 @@ from gradscape.errors import UserError
 from gradscape.models.neurons import Distribution, Neuron, Normal, get_neuron, parse_distribution
 from gradscape.models.ops import TorchOps
 from gradscape.models.plan import ForwardPlan, as_plan, auto_plan
-from gradscape.models.sparse import SparseProduct, sparse_possible, sparse_training_possible
+from gradscape.models.sparse import SparseProduct, input_drives, sparse_possible, sparse_training_possible
 from gradscape.models.sparse_sequence import sparse_sequence
 from gradscape.models.step_kernels import step_kernels
 from gradscape.models.surrogates import Surrogate
@@ -226,23 +226,16 @@ class RecurrentNetwork(nn.Module):
         zs, states = [], []
         # Preallocated: a list of slices prod[:, h:] would keep every step's whole product alive.
         drives = prod.new_empty(inputs.shape[0], inputs.shape[1], self.output_size)
-        # W_in i_t for a block of steps per GEMM, into one reused buffer: precomputing it for all T
-        # (the fast path) writes T·B·H floats to fresh memory, which costs more than the GEMMs.
-        steps = inputs.shape[0]
-        block = prod.new_empty(min(_INPUT_BLOCK, steps), inputs.shape[1], h)
-        update = update_fn or self._inference_kernel(block[0], rec, ns, p)
-        for t0 in range(0, steps, _INPUT_BLOCK):
-            n = min(_INPUT_BLOCK, steps - t0)
-            torch.matmul(inputs[t0 : t0 + n], w_in.T, out=block[:n])
-            for k in range(n):
-                z, ns = update(self.neuron, self.ops, block[k], rec, ns, p.neuron)
-                prod = product(z)
-                rec = prod[:, :h]
-                drives[t0 + k] = prod[:, h:]
-                if keep_spikes:
-                    zs.append(z)
-                if record:
-                    states.append(ns)
+        update = update_fn or self._inference_kernel(prod.new_zeros(inputs.shape[1], h), rec, ns, p)
+        for t, d_t in enumerate(input_drives(inputs, w_in)):
+            z, ns = update(self.neuron, self.ops, d_t, rec, ns, p.neuron)
+            prod = product(z)
+            rec = prod[:, :h]
+            drives[t] = prod[:, h:]
+            if keep_spikes:
+                zs.append(z)
+            if record:
+                states.append(ns)
         outputs = _readout_continue(drives, p.out_alpha, s.o)
         spikes = torch.stack(zs) if keep_spikes else None
         total = torch.tensor(product.total - initial, dtype=torch.float64)
@@ -357,9 +350,6 @@ class RecurrentNetwork(nn.Module):
             outputs = _readout_continue(spikes @ p.out_weight.T, p.out_alpha, s.o)
             s = NetState(z, ns, outputs[-1])
         return _run_output(outputs, spikes if keep_spikes else None, states, s)
-
-
-_INPUT_BLOCK = 16
 
 
 def _run_output(outputs: Tensor, spikes: Tensor | None, states: list[Any], final: NetState) -> RunOutput:

@@ -22,6 +22,7 @@ the network uses its dense products. Values equal the dense path's up to floatin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -34,6 +35,7 @@ from gradscape.models.surrogates import derivative_possible
 __all__ = [
     "NonzeroRows",
     "SparseProduct",
+    "input_drives",
     "nonzero_rows",
     "sparse_matmul",
     "sparse_possible",
@@ -122,6 +124,19 @@ class SparseProduct:
         binary = bool((values == 1).all())  # in numpy: 4x cheaper than the same test in torch here
         self.total += float(flat.size) if binary else float(values.sum(dtype=np.float64))
         return sparse_matmul(rows, self.table, binary)
+
+
+def input_drives(inputs: Tensor, w_in: Tensor, block: int = 16) -> Iterator[Tensor]:
+    """W_in i_t (B × H) for t = 0 … T−1 of ``inputs`` (T, B, I): ``block`` steps per GEMM into one
+    reused buffer, each yielded as a view that the next block overwrites (use it before asking for
+    the next). Precomputing all T at once (the fast path) writes T·B·H values to fresh memory,
+    which cost more than the GEMMs on the 2-core EPYC."""
+    steps, batch, _ = inputs.shape
+    buffer = inputs.new_empty(min(block, steps), batch, w_in.shape[0])
+    for t0 in range(0, steps, block):
+        n = min(block, steps - t0)
+        torch.matmul(inputs[t0 : t0 + n], w_in.T, out=buffer[:n])
+        yield from buffer[:n].unbind(0)
 
 
 def _flat_numpy(z: Tensor) -> np.ndarray:

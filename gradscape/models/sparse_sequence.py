@@ -41,8 +41,6 @@ __all__ = ["SequenceResult", "sparse_sequence", "CHUNK"]
 
 #: steps per deferred weight-gradient product (Ā over a chunk of z_k and G_k)
 CHUNK = 16
-#: steps of W_in i_t per GEMM when filling x (one (T, B, H) buffer, no per-step allocation)
-_INPUT_BLOCK = 64
 
 
 class SequenceResult(NamedTuple):
@@ -119,8 +117,6 @@ class _Sequence(torch.autograd.Function):
         steps, batch, _ = inputs.shape
         h = cfg.split
         product = sparse.SparseProduct(table, batch, sparse.TRAINING_MAX_DENSITY)
-        # W_in i_t for a block of steps per GEMM, into one reused buffer (x_t itself comes from the kernel)
-        block = inputs.new_empty(min(_INPUT_BLOCK, steps), batch, h)
         drives = inputs.new_empty(steps, batch, table.shape[1] - h)
         nonzeros: list = []
         prod = product(z0, nonzeros)
@@ -128,24 +124,21 @@ class _Sequence(torch.autograd.Function):
             cfg.neuron,
             cfg.ops,
             cfg.params,
-            block[0],
+            inputs.new_zeros(batch, h),
             prod[:, :h],
             cfg.state_type(*s0),
             compile=cfg.compile,
         )
         forward, (consts, _) = kernels.forward, kernels.prepare(theta)
         zs, xs, states, s, z = {0: z0}, [], [s0], s0, z0
-        for t0 in range(0, steps, _INPUT_BLOCK):
-            n = min(_INPUT_BLOCK, steps - t0)
-            torch.matmul(inputs[t0 : t0 + n], w_in.T, out=block[:n])
-            for i in range(n):
-                x, z, *s = forward(block[i], prod[:, :h], *s, *theta, *consts)
-                prod = product(z, nonzeros)
-                drives[t0 + i] = prod[:, h:]
-                if cfg.keep_spikes or nonzeros[-1] is None:
-                    zs[t0 + i + 1] = z
-                xs.append(x)
-                states.append(s)
+        for t, d_t in enumerate(sparse.input_drives(inputs, w_in)):  # x_t = d_t + r_t: the kernel's
+            x, z, *s = forward(d_t, prod[:, :h], *s, *theta, *consts)
+            prod = product(z, nonzeros)
+            drives[t] = prod[:, h:]
+            if cfg.keep_spikes or nonzeros[-1] is None:
+                zs[t + 1] = z
+            xs.append(x)
+            states.append(s)
         ctx.cfg = cfg
         ctx.run = _Pass(kernels, xs, states, nonzeros, zs)
         ctx.save_for_backward(inputs, w_in, table, z0, *s0, *theta)
