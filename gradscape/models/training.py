@@ -62,8 +62,27 @@ __all__ = [
     "train_seeds",
     "truncation_chunks",
     "shuffle_seed",
+    "compile_pays",
+    "DENSE_COMPILE_MIN_BATCHES",
     "parse_seeds",
 ]
+
+
+#: Mini-batches a run must have in all (epochs × batches per epoch) before the dense fast path's
+#: step is compiled without ``--compile``. Measured on the 2-core CPU (1 thread, ECG, paper network):
+#: BRF B 16 1.25 -> 0.6 s and ALIF B 64 1.3 -> 0.6 s per mini-batch, after a cold start of 8-12 s,
+#: so compiling is repaid after about 20 batches; below 64 (tests, smoke runs) it is not worth it.
+DENSE_COMPILE_MIN_BATCHES = 64
+
+
+def compile_pays(cfg: TrainConfig, train_size: int) -> bool:
+    """Whether a run of ``cfg`` on ``train_size`` training sequences is long enough to compile the
+    dense path's step (:data:`DENSE_COMPILE_MIN_BATCHES`); the spike-sparse path compiles its
+    step kernels regardless (:func:`~gradscape.models.plan.plan_forward`)."""
+    per_epoch = -(-int(train_size) // cfg.batch_size)
+    if cfg.max_batches is not None:
+        per_epoch = min(per_epoch, cfg.max_batches)
+    return cfg.fast and cfg.epochs * per_epoch >= DENSE_COMPILE_MIN_BATCHES
 
 
 def shuffle_seed(seed: int, epoch: int) -> int:
@@ -132,9 +151,12 @@ def train(
         surrogate=cfg.surrogate,
         seed=cfg.seed,
     ).to(device)
-    # cfg.compile=False is the default policy (sparse step kernels compiled, the dense path not)
     plan = plan_forward(
-        model, grad=True, batch=cfg.batch_size, fast=cfg.fast, compile=True if cfg.compile else None
+        model,
+        grad=True,
+        batch=cfg.batch_size,
+        fast=cfg.fast,
+        compile=True if cfg.compile or compile_pays(cfg, len(splits["train"])) else None,
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LinearLR(

@@ -115,3 +115,19 @@ def test_optimizer_steps_keep_brf_inside_divergence_boundary():
     res = train_batch(net, x, y, default_config("brf", "ecg"), opt)
     assert 0 < int(res.clamped) <= 16
     assert bool((net.hidden.omega.abs() * 0.01 < 1).all())
+
+
+def test_dense_step_is_compiled_only_for_runs_long_enough_to_repay_it():
+    """compile_pays counts epochs × ceil(train_size / batch) (capped by max_batches) against
+    DENSE_COMPILE_MIN_BATCHES = 64; hand-counted cases on both sides of it."""
+    from gradscape.models.training import DENSE_COMPILE_MIN_BATCHES, compile_pays
+    from gradscape.models.training_config import default_config
+
+    assert DENSE_COMPILE_MIN_BATCHES == 64
+    cfg = default_config("brf", "ecg", epochs=2)  # batch 16
+    assert compile_pays(cfg, 618)  # 2 × 39 = 78 batches
+    assert not compile_pays(cfg.replace(epochs=1), 618)  # 39
+    assert not compile_pays(cfg, 16 * 31)  # 2 × 31 = 62
+    assert compile_pays(cfg, 16 * 31 + 1)  # 2 × 32 = 64: a partial batch counts
+    assert not compile_pays(cfg.replace(epochs=10, max_batches=6), 618)  # 60
+    assert not compile_pays(cfg.replace(fast=False), 618)  # the eager loop is asked for: never compiled
