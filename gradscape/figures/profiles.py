@@ -1,4 +1,5 @@
-"""Settings profiles of ``gradscape figures``: ``smoke`` (tests), ``quick`` (a 2-core CPU), ``paper`` (GPUs).
+"""Settings profiles of ``gradscape figures``: ``smoke`` (tests), ``quick`` and ``cpu`` (a 2-core CPU),
+``paper`` (GPUs).
 
 A profile says which runs each figure needs (tasks × models × seeds), the :class:`TrainConfig`
 overrides that shrink them, and the analysis settings (landscape grid, gradient-flow samples). The
@@ -86,6 +87,13 @@ class Profile:
 _SMOKE_MNIST = dict(epochs=1, hidden_size=8, batch_size=8, train_samples=8, eval_samples=8)
 _QUICK_MNIST = dict(epochs=10, hidden_size=64, batch_size=64, train_samples=1024, eval_samples=256)
 
+#: The ``cpu`` profile's epochs, fixed before its first run from measured mini-batch times (1 thread,
+#: 2-core CPU, S-MNIST shape B 256, T 784, H 256, fresh weights): BRF 1.25 s, RF 1.6 s, ALIF (TBPTT 50)
+#: 1.5 s; 32 mini-batches per epoch. 18 runs (14 of them S-/PS-MNIST) on two workers fit 90 minutes
+#: at 8 epochs with room for two workers sharing memory bandwidth.
+_CPU_EPOCHS = 8
+_CPU_ECG_EPOCHS = 10
+
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
@@ -125,6 +133,34 @@ PROFILES: dict[str, Profile] = {
         fig6=FlowSettings(samples=32, grad_samples=8),
         # Measured on the 2-core machine: one BRF forward (B 64, H 48, T 784) takes 0.28 s of CPU with
         # one intra-op thread and 7.8 s with two (thread hand-offs on small tensors), so: one.
+        threads=1,
+        jobs=2,
+    ),
+    "cpu": Profile(
+        name="cpu",
+        description=(
+            "the paper's S-/PS-MNIST network (256 hidden, batch 256, the paper's learning rates) on "
+            f"the seeded 8,000/1,000/1,000 split of the bundled MNIST test set for {_CPU_EPOCHS} epochs, "
+            f"ECG with the paper's network for {_CPU_ECG_EPOCHS} epochs; at most 90 minutes on a 2-core CPU"
+        ),
+        # Only the epochs shrink (issue 10: not the width); train/eval sizes are the whole bundled split.
+        train={
+            "smnist": dict(epochs=_CPU_EPOCHS),
+            "psmnist": dict(epochs=_CPU_EPOCHS),
+            "ecg": dict(epochs=_CPU_ECG_EPOCHS),
+        },
+        # The bundled data only: SHD is not bundled (its panels need --data-dir and are not in the budget).
+        fig3_tasks=("smnist", "psmnist", "ecg"),
+        fig3_seeds=(0, 1),
+        # Fig. 4 top: each addition alone against RF and BRF (the pairs would add 3 runs, ~20 min).
+        fig4_variants=("rf", "rf+rp", "rf+sr", "rf+db", "brf"),
+        # No LSTM: its dense 4H-gate step took 7 s per S-MNIST mini-batch (BRF 1.25 s), 4 min per epoch.
+        fig4_models=("brf", "rf", "alif"),
+        fig4_seeds=(0,),
+        # Landscapes and gradient flow of the trained Fig. 3/4 runs themselves (no extra runs stopped at
+        # 50 % validation accuracy), two seeds so the verdicts have a spread.
+        fig5=LandscapeSettings(stop_at_val_acc=None, max_epochs=None, grid=11, samples=128, seeds=(0, 1)),
+        fig6=FlowSettings(samples=32, grad_samples=8),
         threads=1,
         jobs=2,
     ),

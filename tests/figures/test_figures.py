@@ -167,3 +167,27 @@ def test_paper_tables_are_bundled() -> None:
     assert t2[("ECG", "ALIF")]["epochs_to_100pct"] == "282"
     t1 = {(r["task"], r["model"]): r for r in paper_table("table1")}
     assert t1[("PS-MNIST", "RF")]["test_acc_mean"] == "9.9"
+
+
+def test_cpu_profile_keeps_the_papers_network_and_shrinks_only_epochs() -> None:
+    """Issue 10: the ``cpu`` profile trains the paper's S-/PS-MNIST width, batch and learning rates on
+    the whole bundled 8,000/1,000/1,000 split; only the epochs differ from the paper's settings. Its
+    run matrix (fixed before the first run): 18 distinct runs, 14 of them S-/PS-MNIST."""
+    from gradscape.figures.pipeline import FIGURES, plan_runs, task_data_dirs
+    from gradscape.figures.profiles import get_profile
+
+    profile = get_profile("cpu")
+    dirs, missing = task_data_dirs(None)
+    runs = {run_key(c): c for c in plan_runs(profile, FIGURES, dirs, missing, "cpu").all()}
+    assert len(runs) == 18
+    mnist = [c for c in runs.values() if c.task in ("smnist", "psmnist")]
+    assert len(mnist) == 14 and {c.task for c in runs.values()} == {"smnist", "psmnist", "ecg"}
+    for c in runs.values():
+        paper = default_config(c.model, c.task, seed=c.seed, device="cpu")
+        assert c.replace(epochs=paper.epochs) == paper, (c.model, c.task)
+        assert c.epochs == (10 if c.task == "ecg" else 8)
+    assert {(c.hidden_size, c.batch_size) for c in mnist} == {(256, 256)}
+    assert {c.model: c.lr for c in mnist} == {
+        "brf": 0.1, "alif": 0.001, "rf": 0.1, "rf+rp": 0.1, "rf+sr": 0.1, "rf+db": 0.1
+    }  # fmt: skip
+    assert profile.jobs == 2 and profile.threads == 1
