@@ -158,6 +158,12 @@ def train(
         fast=cfg.fast,
         compile=True if cfg.compile or compile_pays(cfg, len(splits["train"])) else None,
     )
+    eval_plan = plan
+    if plan.compiled and plan.path != "sparse" and not cfg.compile:
+        # The dense step compiled by compile_pays is traced for the training batch with autograd;
+        # evaluating with it recompiled it for every other batch size and for no-grad calls until
+        # Dynamo gave up (ALIF on ECG: eval batches of 256 and the splits' remainders).
+        eval_plan = plan_forward(model, grad=False, batch=cfg.eval_batch_size, fast=cfg.fast)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LinearLR(
         optimizer, start_factor=1.0, end_factor=0.0, total_iters=cfg.epochs
@@ -169,7 +175,7 @@ def train(
         sub_seq_length=cfg.sub_seq_length,
         batch_size=cfg.eval_batch_size,
         device=device,
-        plan=plan,
+        plan=eval_plan,
     )
 
     rows: list[dict[str, Any]] = []

@@ -131,3 +131,28 @@ def test_dense_step_is_compiled_only_for_runs_long_enough_to_repay_it():
     assert compile_pays(cfg, 16 * 31 + 1)  # 2 × 32 = 64: a partial batch counts
     assert not compile_pays(cfg.replace(epochs=10, max_batches=6), 618)  # 60
     assert not compile_pays(cfg.replace(fast=False), 618)  # the eager loop is asked for: never compiled
+
+
+def test_a_run_long_enough_compiles_its_step_and_evaluates_with_its_own_plan(tmp_path, monkeypatch):
+    """With compile_pays true the training plan's dense step is compiled, and evaluation (no grad,
+    other batch sizes) takes an uncompiled plan of its own: through the training step every other
+    batch size and the no-grad calls recompiled it, on ECG past Dynamo's limit of 8, which ended in
+    the 'could not be compiled' fallback."""
+    import warnings
+
+    plans = []
+
+    def recording_evaluate(*args, **kwargs):
+        plans.append(kwargs["plan"])
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(training, "DENSE_COMPILE_MIN_BATCHES", 1)
+    monkeypatch.setattr(training, "evaluate", recording_evaluate)
+    out = tmp_path / "run"
+    args = ["train", "--model", "alif", "--epochs", "1", "--out", str(out), "--eval-batch-size", "5", *SMALL]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(args) == 0
+    assert not [w for w in caught if "could not be compiled" in str(w.message)]
+    assert json.loads((out / "config.json").read_text())["forward"]["compiled"] is True
+    assert len(plans) == 5 and all(p.path == "fast" and not p.compiled for p in plans)  # epochs 0, 1
