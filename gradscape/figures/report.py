@@ -252,8 +252,9 @@ def write_report(
             ("roughness", -1, "roughness (lower = smoother)"),
             ("psd_fraction", 1, "fraction of grid points with a PSD 2-D Hessian (higher = more convex)"),
         ):
-            b = [m.get(key) for m in per.get("brf", []) if m.get(key) is not None]
-            a = [m.get(key) for m in per.get("alif", []) if m.get(key) is not None]
+            # float(): a summary.json read back holds a non-finite measure as the string "nan"
+            b = [float(m[key]) for m in per.get("brf", []) if m.get(key) is not None]
+            a = [float(m[key]) for m in per.get("alif", []) if m.get(key) is not None]
             v, nums = verdict(b, a, sign=sign)
             claims.append(
                 {
@@ -273,7 +274,7 @@ def write_report(
         per = f6["per_seed"]
         # "Keeps magnitude" = neither vanishes nor explodes: |log10 ratio| near 0 is better, so the
         # paper's direction is |r_ALIF| − |r_BRF| > 0. The signed values are reported beside it.
-        signed = {k: [m["log10_grad_ratio"] for m in per.get(k, [])] for k in ("brf", "alif", "rf")}
+        signed = {k: [float(m["log10_grad_ratio"]) for m in per.get(k, [])] for k in ("brf", "alif", "rf")}
         v, nums = verdict([abs(x) for x in signed["alif"]], [abs(x) for x in signed["brf"]])
         swapped = {**nums, "mean_a": nums["mean_b"], "std_a": nums["std_b"], "n_a": nums["n_b"],
                    "mean_b": nums["mean_a"], "std_b": nums["std_a"], "n_b": nums["n_a"]}  # fmt: skip

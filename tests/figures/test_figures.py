@@ -6,6 +6,7 @@ import csv
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -191,3 +192,28 @@ def test_cpu_profile_keeps_the_papers_network_and_shrinks_only_epochs() -> None:
         "brf": 0.1, "alif": 0.001, "rf": 0.1, "rf+rp": 0.1, "rf+sr": 0.1, "rf+db": 0.1
     }  # fmt: skip
     assert profile.jobs == 2 and profile.threads == 1
+
+
+def test_report_reads_nan_measures_back_from_summary_json(tmp_path: Path) -> None:
+    """A later ``figures --only …`` call judges Figs. 5/6 from the last summary.json, where a
+    non-finite measure is the string "nan" (ALIF's gradient ratio overflows); the verdicts equal
+    those from the in-memory floats."""
+    from gradscape.figures.profiles import get_profile
+    from gradscape.figures.report import write_report
+
+    def summary(nan: Any) -> dict[str, Any]:
+        f5 = {
+            "brf": [{"roughness": 0.04, "psd_fraction": 0.7}, {"roughness": 0.05, "psd_fraction": 0.65}],
+            "alif": [{"roughness": 0.13, "psd_fraction": 0.3}, {"roughness": nan, "psd_fraction": 0.25}],
+        }
+        f6 = {"brf": [{"log10_grad_ratio": 0.1}, {"log10_grad_ratio": 0.4}],
+              "alif": [{"log10_grad_ratio": 18.2}, {"log10_grad_ratio": nan}]}  # fmt: skip
+        return {"analyses": {"fig5": {"per_seed": f5}, "fig6": {"per_seed": f6, "steps_back": 784}}}
+
+    profile = get_profile("smoke")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    as_floats = write_report(tmp_path / "a", profile, summary(math.nan), {}, {}, {}, [])
+    as_read = write_report(tmp_path / "b", profile, summary("nan"), {}, {}, {}, [])
+    assert [c["verdict"] for c in as_read] == [c["verdict"] for c in as_floats]
+    assert [c["claim"] for c in as_read][-1] == "BRF keeps gradient magnitude through time better than ALIF"
