@@ -16,7 +16,15 @@ from typing import Any
 import numpy as np
 
 from gradscape.figures.curves import BUNDLED_CAPTION, bundled_curves, plot_curves
-from gradscape.figures.plotting import TASK_LABELS, add_caption, message_panel, model_color, plt, save_figure
+from gradscape.figures.plotting import (
+    TASK_LABELS,
+    add_caption,
+    message_panel,
+    model_color,
+    model_label,
+    plt,
+    save_figure,
+)
 from gradscape.figures.stats import Curve
 
 __all__ = ["make_fig4", "make_fig4_reference"]
@@ -39,7 +47,7 @@ def make_fig4(
     for i, (task, groups) in enumerate(models.items()):
         ax = fig.add_subplot(gs[1, i])
         summary["models"][task] = plot_curves(ax, groups, chance=10.0)
-        ax.set_title(f"{TASK_LABELS.get(task, task)}: BRF, RF, LSTM, ALIF")
+        ax.set_title(f"{TASK_LABELS.get(task, task)}: {', '.join(model_label(m) for m in groups)}")
     fig.suptitle(
         "Fig. 4 — convergence of RF variants and baselines (test accuracy, mean ± std; • = 95 % of final)"
     )
