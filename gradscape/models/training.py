@@ -79,10 +79,13 @@ def compile_pays(cfg: TrainConfig, train_size: int) -> bool:
     """Whether a run of ``cfg`` on ``train_size`` training sequences is long enough to compile the
     dense path's step (:data:`DENSE_COMPILE_MIN_BATCHES`); the spike-sparse path compiles its
     step kernels regardless (:func:`~gradscape.models.plan.plan_forward`)."""
-    per_epoch = -(-int(train_size) // cfg.batch_size)
-    if cfg.max_batches is not None:
-        per_epoch = min(per_epoch, cfg.max_batches)
-    return cfg.fast and cfg.epochs * per_epoch >= DENSE_COMPILE_MIN_BATCHES
+    return cfg.fast and cfg.epochs * batches_per_epoch(cfg, train_size) >= DENSE_COMPILE_MIN_BATCHES
+
+
+def batches_per_epoch(cfg: TrainConfig, train_size: int) -> int:
+    """⌈train_size / batch_size⌉ mini-batches (the last one partial), at most ``max_batches``."""
+    n = -(-int(train_size) // cfg.batch_size)
+    return n if cfg.max_batches is None else min(n, cfg.max_batches)
 
 
 def shuffle_seed(seed: int, epoch: int) -> int:
@@ -158,12 +161,12 @@ def train(
         fast=cfg.fast,
         compile=True if cfg.compile or compile_pays(cfg, len(splits["train"])) else None,
     )
-    eval_plan = plan
-    if plan.compiled and plan.path != "sparse" and not cfg.compile:
-        # The dense step compiled by compile_pays is traced for the training batch with autograd;
-        # evaluating with it recompiled it for every other batch size and for no-grad calls until
-        # Dynamo gave up (ALIF on ECG: eval batches of 256 and the splits' remainders).
-        eval_plan = plan_forward(model, grad=False, batch=cfg.eval_batch_size, fast=cfg.fast)
+    # Evaluation (no grad, its own batch size) plans for itself: through the training plan's dense
+    # step that compile_pays compiled, every other batch size and each no-grad call recompiled it
+    # until Dynamo gave up (ALIF on ECG: eval batches of 256 and the splits' remainders).
+    eval_plan = plan_forward(
+        model, grad=False, batch=cfg.eval_batch_size, fast=cfg.fast, compile=True if cfg.compile else None
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LinearLR(
         optimizer, start_factor=1.0, end_factor=0.0, total_iters=cfg.epochs
@@ -236,9 +239,7 @@ def train(
             clamped = torch.zeros((), dtype=torch.long, device=device)
             steps = 0
             it_rows: list[dict[str, Any]] = []
-            n_batches = -(-len(splits["train"]) // cfg.batch_size)
-            if cfg.max_batches is not None:
-                n_batches = min(n_batches, cfg.max_batches)
+            n_batches = batches_per_epoch(cfg, len(splits["train"]))
             from gradscape.models.datasets import batches
 
             it = batches(
