@@ -152,7 +152,7 @@ PROFILES: dict[str, Profile] = {
         # The bundled data only: SHD is not bundled (its panels need --data-dir and are not in the budget).
         fig3_tasks=("smnist", "psmnist", "ecg"),
         fig3_seeds=(0, 1),
-        # Fig. 4 top: each addition alone against RF and BRF (the pairs would add 3 runs, ~20 min).
+        # Fig. 4 top: each addition alone against RF and BRF (the three pairs would be three more runs).
         fig4_variants=("rf", "rf+rp", "rf+sr", "rf+db", "brf"),
         # No LSTM: its dense 4H-gate step took 7 s per S-MNIST mini-batch (BRF 1.25 s), 4 min per epoch.
         fig4_models=("brf", "rf", "alif"),
