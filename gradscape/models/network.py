@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from gradscape.errors import UserError
+from gradscape.models.denormals import denormals_flushed
 from gradscape.models.neurons import Distribution, Neuron, Normal, get_neuron, parse_distribution
 from gradscape.models.ops import TorchOps
 from gradscape.models.plan import ForwardPlan, as_plan, auto_plan
@@ -227,15 +228,16 @@ class RecurrentNetwork(nn.Module):
         # Preallocated: a list of slices prod[:, h:] would keep every step's whole product alive.
         drives = prod.new_empty(inputs.shape[0], inputs.shape[1], self.output_size)
         update = update_fn or self._inference_kernel(prod.new_zeros(inputs.shape[1], h), rec, ns, p)
-        for t, d_t in enumerate(input_drives(inputs, w_in)):
-            z, ns = update(self.neuron, self.ops, d_t, rec, ns, p.neuron)
-            prod = product(z)
-            rec = prod[:, :h]
-            drives[t] = prod[:, h:]
-            if keep_spikes:
-                zs.append(z)
-            if record:
-                states.append(ns)
+        with denormals_flushed():  # subnormal states cost the step kernel microcode assists
+            for t, d_t in enumerate(input_drives(inputs, w_in)):
+                z, ns = update(self.neuron, self.ops, d_t, rec, ns, p.neuron)
+                prod = product(z)
+                rec = prod[:, :h]
+                drives[t] = prod[:, h:]
+                if keep_spikes:
+                    zs.append(z)
+                if record:
+                    states.append(ns)
         outputs = _readout_continue(drives, p.out_alpha, s.o)
         spikes = torch.stack(zs) if keep_spikes else None
         total = torch.tensor(product.total - initial, dtype=torch.float64)

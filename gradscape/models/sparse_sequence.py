@@ -16,7 +16,12 @@ only z̄_t stays dense (the surrogate gives every neuron a gradient). The step a
 neuron's own ``step``, as two kernels (:mod:`gradscape.models.step_kernels`), so per step the
 backward is one GEMM and one fused kernel, with no autograd node per operation.
 
-Exact: values and gradients equal the eager loop's up to floating-point summation order. Under
+Both loops run with subnormal floats flushed to zero on their thread
+(:func:`~gradscape.models.denormals.denormals_flushed`): trained networks carry subnormal states and
+cotangents, and each costs the step kernels a microcode assist.
+
+Exact: values and gradients equal the eager loop's up to floating-point summation order (and values
+below 2⁻¹²⁶ read as 0: an absolute change under 1.2 × 10⁻³⁸ in float32). Under
 ``create_graph=True`` (Hessian-vector products) the backward recomputes the pass with the plain
 differentiable loop and differentiates that, so second derivatives are exact too.
 """
@@ -32,6 +37,7 @@ import torch
 from torch import Tensor
 
 from gradscape.models import sparse
+from gradscape.models.denormals import denormals_flushed
 from gradscape.models.heap import keep_freed_memory
 from gradscape.models.neurons.base import Neuron
 from gradscape.models.ops import TorchOps
@@ -112,51 +118,60 @@ class _Sequence(torch.autograd.Function):
     ):
         ctx.set_materialize_grads(False)
         keep_freed_memory()  # the per-step tensors of the last pass are reused, not page-faulted in
-        k = len(cfg.state_type._fields)
-        s0, theta = tuple(rest[:k]), tuple(rest[k:])
-        steps, batch, _ = inputs.shape
-        h = cfg.split
-        product = sparse.SparseProduct(table, batch, sparse.TRAINING_MAX_DENSITY)
-        drives = inputs.new_empty(steps, batch, table.shape[1] - h)
-        nonzeros: list = []
-        prod = product(z0, nonzeros)
-        kernels = step_kernels(
-            cfg.neuron,
-            cfg.ops,
-            cfg.params,
-            inputs.new_zeros(batch, h),
-            prod[:, :h],
-            cfg.state_type(*s0),
-            compile=cfg.compile,
-        )
-        forward, (consts, _) = kernels.forward, kernels.prepare(theta)
-        zs, xs, states, s, z = {0: z0}, [], [s0], s0, z0
-        for t, d_t in enumerate(sparse.input_drives(inputs, w_in)):  # x_t = d_t + r_t: the kernel's
-            x, z, *s = forward(d_t, prod[:, :h], *s, *theta, *consts)
-            prod = product(z, nonzeros)
-            drives[t] = prod[:, h:]
-            if cfg.keep_spikes or nonzeros[-1] is None:
-                zs[t + 1] = z
-            xs.append(x)
-            states.append(s)
-        ctx.cfg = cfg
-        ctx.run = _Pass(kernels, xs, states, nonzeros, zs)
-        ctx.save_for_backward(inputs, w_in, table, z0, *s0, *theta)
-        out = [drives]
-        if cfg.keep_spikes:
-            out.append(torch.stack([zs[t] for t in range(1, steps + 1)]))
-        # copies: returning a tensor the pass keeps would tie it, its grad_fn and the pass in a cycle
-        out += [z.clone(), *(f.clone() for f in states[-1])]
-        if cfg.record:
-            out += [torch.stack(f) for f in zip(*states[1:], strict=True)]
-        return tuple(out)
+        with denormals_flushed():
+            return _forward(ctx, cfg, inputs, w_in, table, z0, *rest)
 
     @staticmethod
     def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor | None, ...]:
         cfg: _Config = ctx.cfg
         if torch.is_grad_enabled():  # create_graph: differentiate the plain loop, itself differentiable
             return (None, *_recompute(cfg, ctx.saved_tensors, ctx.needs_input_grad[1:], grads))
-        return (None, *_backward(cfg, ctx.run, ctx.saved_tensors, ctx.needs_input_grad[1:], grads))
+        with denormals_flushed():
+            return (None, *_backward(cfg, ctx.run, ctx.saved_tensors, ctx.needs_input_grad[1:], grads))
+
+
+def _forward(
+    ctx: Any, cfg: _Config, inputs: Tensor, w_in: Tensor, table: Tensor, z0: Tensor, *rest: Tensor
+) -> tuple[Tensor, ...]:
+    """:meth:`_Sequence.forward`'s loop: x_t, z_t, s_t and z_t A per step, kept for the backward."""
+    k = len(cfg.state_type._fields)
+    s0, theta = tuple(rest[:k]), tuple(rest[k:])
+    steps, batch, _ = inputs.shape
+    h = cfg.split
+    product = sparse.SparseProduct(table, batch, sparse.TRAINING_MAX_DENSITY)
+    drives = inputs.new_empty(steps, batch, table.shape[1] - h)
+    nonzeros: list = []
+    prod = product(z0, nonzeros)
+    kernels = step_kernels(
+        cfg.neuron,
+        cfg.ops,
+        cfg.params,
+        inputs.new_zeros(batch, h),
+        prod[:, :h],
+        cfg.state_type(*s0),
+        compile=cfg.compile,
+    )
+    forward, (consts, _) = kernels.forward, kernels.prepare(theta)
+    zs, xs, states, s, z = {0: z0}, [], [s0], s0, z0
+    for t, d_t in enumerate(sparse.input_drives(inputs, w_in)):  # x_t = d_t + r_t: the kernel's
+        x, z, *s = forward(d_t, prod[:, :h], *s, *theta, *consts)
+        prod = product(z, nonzeros)
+        drives[t] = prod[:, h:]
+        if cfg.keep_spikes or nonzeros[-1] is None:
+            zs[t + 1] = z
+        xs.append(x)
+        states.append(s)
+    ctx.cfg = cfg
+    ctx.run = _Pass(kernels, xs, states, nonzeros, zs)
+    ctx.save_for_backward(inputs, w_in, table, z0, *s0, *theta)
+    out = [drives]
+    if cfg.keep_spikes:
+        out.append(torch.stack([zs[t] for t in range(1, steps + 1)]))
+    # copies: returning a tensor the pass keeps would tie it, its grad_fn and the pass in a cycle
+    out += [z.clone(), *(f.clone() for f in states[-1])]
+    if cfg.record:
+        out += [torch.stack(f) for f in zip(*states[1:], strict=True)]
+    return tuple(out)
 
 
 def _unpack_grads(cfg: _Config, grads: tuple[Tensor | None, ...]) -> tuple[Any, ...]:
