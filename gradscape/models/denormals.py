@@ -6,9 +6,10 @@ hundreds of cycles, and one subnormal lane slows the whole 16-lane AVX-512 instr
 spiking networks produce them routinely: a BRF neuron whose ω has decayed to about zero (the
 released S-MNIST model has ω₀ = 8.8 × 10⁻⁴⁰, itself subnormal) drives its v into that range, and
 so one column of every row of the state and of its cotangent v̄ is subnormal. Measured on the
-2-core Xeon (BRF, S-MNIST shape, 1 thread, ``benchmarks/bench_train.py``): the spike-sparse
-training pass's step VJP kernel took 500 ms per forward + backward with subnormals and 258 ms with
-them flushed; the whole pass 1.67 → 1.40 s. The eager loop gains nothing from it (3.91 vs 4.00 s).
+2-core Xeon (``bundled:smnist-brf``, B 256, T 784, 1 thread, both settings side by side in one
+process): the spike-sparse training pass's step VJP kernel took 500 ms per forward + backward with
+subnormals and 258 ms with them flushed; the whole pass 1.67 → 1.40 s. The eager loop gains nothing
+from it (3.91 vs 4.00 s); ``benchmarks/bench_train.py`` went from 2.38× to 2.83× eager.
 
 :func:`denormals_flushed` sets the FTZ/DAZ bits of the calling thread's MXCSR
 (:func:`torch.set_flush_denormal`) for the duration of a block and restores them after, the way
