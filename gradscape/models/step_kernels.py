@@ -198,7 +198,7 @@ def _inductor_kernel(gm: torch.fx.GraphModule, example: Sequence[Tensor]) -> Cal
             make_fx(gm, decomposition_table=decompositions)(*example), list(example)
         )
         run = graph.current_callable
-    except Exception:  # another torch's internals: the public-facing entry point
+    except Exception:  # internals of another torch version: the route this module used before
         return inductor.compile(gm, list(example))
 
     def call(*args: Tensor) -> tuple[Tensor, ...]:
