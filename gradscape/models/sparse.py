@@ -8,15 +8,18 @@ so for the products a step of :class:`~gradscape.models.network.RecurrentNetwork
 only the columns of W for the neurons that fired are read: nnz(z)·N additions instead of B·H·N
 multiply-adds. Both products with z_t — the next step's recurrent input W_rec z_t and the readout
 drive W_out z_t — come from one gather-and-sum over the rows of the table A = [W_recᵀ | W_outᵀ]
-(H × (H + C)), done by :func:`torch.nn.functional.embedding_bag` (``mode="sum"`` with the values
-z_{b,j} as per-sample weights, so graded or NaN outputs are multiplied in exactly as in the dense
-product; only 0·∞ = NaN terms of a non-finite W are skipped).
+(H × (H + C)). For float32 and float64 a native kernel finds the nonzeros and sums their rows in one
+loop (:mod:`gradscape.models.native_sparse`); elsewhere, or where it cannot be built, numpy finds
+them and :func:`torch.nn.functional.embedding_bag` sums (``mode="sum"`` with the values z_{b,j} as
+per-sample weights). Either way graded or NaN outputs are multiplied in exactly as in the dense
+product; only 0·∞ = NaN terms of a non-finite W are skipped.
 
 The positions of the nonzeros are data-dependent, so :class:`SparseProduct` itself is an inference
 product: it runs on CPU tensors that no autograd, forward-mode AD or ``torch.func`` transform can see
 (:func:`sparse_possible`; a gradient with respect to z needs the zero entries too). Under reverse-mode
 autograd the training pass :mod:`gradscape.models.sparse_sequence` uses it inside its own forward and
-computes the weight gradient Zᵀ G from the same nonzeros (:func:`transposed_product`); anywhere else
+computes the weight gradient Zᵀ G from the same nonzeros (:func:`add_transposed_product`, or
+:func:`nonzero_transposed_product` on the numpy path); anywhere else
 the network uses its dense products. Values equal the dense path's up to floating-point summation order.
 """
 
@@ -30,10 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gradscape.models import native_sparse
 from gradscape.models.surrogates import derivative_possible
 
 __all__ = [
+    "NativeRows",
     "NonzeroRows",
+    "add_transposed_product",
     "SparseProduct",
     "input_drives",
     "nonzero_rows",
@@ -57,7 +63,20 @@ class NonzeroRows(NamedTuple):
     values: Tensor
 
 
+class NativeRows(NamedTuple):
+    """A step's nonzeros as the native gather found them (:mod:`gradscape.models.native_sparse`):
+    row b's column indices are ``cols[offsets[b]:offsets[b + 1]]`` and its values the same slice of
+    ``values``; ``cols`` and ``values`` are buffers shared by many steps (``offsets`` index into them)."""
+
+    cols: Tensor
+    values: Tensor
+    offsets: Tensor
+
+
 _NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
+
+#: steps of nonzeros at the density cap that one buffer of :class:`SparseProduct` holds
+_ARENA_STEPS = 16
 
 
 def sparse_possible(*tensors: Tensor) -> bool:
@@ -78,33 +97,36 @@ class SparseProduct:
     2-core EPYC the two cost the same at about 35 % (2 threads) to 45 % (1 thread) nonzeros, B = H = 256.
     """
 
-    def __init__(self, table: Tensor, batch: int, max_density: float = 0.3) -> None:
-        self.table = table
+    def __init__(self, table: Tensor, batch: int, max_density: float = 0.3, native: bool = True) -> None:
         h = table.shape[0]
         self.batch, self.hidden = batch, h
         self.max_nonzeros = int(max_density * batch * h)
+        self.total = 0.0  # Σ of every z multiplied so far (float64): spike counts for free
+        # The native kernels (one loop per step, module docstring of native_sparse) where they build;
+        # numpy's search and an embedding bag otherwise.
+        self.kernel = native_sparse.kernels(table.dtype) if native else None
+        self.native = self.kernel is not None
+        self.table = table
+        if self.native:
+            self._padded = native_sparse.padded(table.detach())
+            self._meta = torch.zeros(2, dtype=torch.float64)
+            self._meta_np = self._meta.numpy()
+            self._offsets = torch.empty(batch + 1, dtype=torch.int64)
+            self._cols = self._values = table.new_empty(0)
+            self._pos = self._capacity = 0
+            self._scratch: tuple[Tensor, Tensor] | None = None
+            return
         # Locating nonzeros is numpy's: on a (256, 256) bool mask its flatnonzero was 3-4x faster
         # than torch.nonzero on the 2-core EPYC, and z ≠ 0 in numpy 10x faster than in torch.
         self._bounds = np.arange(0, (batch + 1) * h, h)  # row b starts at flat index b·H
         self._col = np.tile(np.arange(h, dtype=np.int64), batch)  # column of each flat index
-        self.total = 0.0  # Σ of every z multiplied so far (float64): spike counts for free
-
-    def rows(self, z: Tensor) -> NonzeroRows:
-        """The nonzero entries of z (B, H). NaN counts as nonzero, so it reaches the product."""
-        zn = _flat_numpy(z)
-        return self._rows(zn, zn != 0)
-
-    def _rows(self, zn: np.ndarray, mask: np.ndarray) -> NonzeroRows:
-        flat = np.flatnonzero(mask)
-        return NonzeroRows(
-            torch.from_numpy(self._col[flat]),
-            torch.from_numpy(np.searchsorted(flat, self._bounds)),
-            torch.from_numpy(zn[flat]),
-        )
 
     def __call__(self, z: Tensor, keep: list | None = None) -> Tensor:
-        """z @ table. With ``keep``, also appends z's nonzeros to it: (flat indices into z, values),
-        or None where the dense product ran (the training pass reuses them for Zᵀ G)."""
+        """z @ table. With ``keep``, also appends z's nonzeros to it, for the training pass's Zᵀ G:
+        :class:`NativeRows` (native kernels) or (flat indices into z, values) (numpy), or None where
+        the dense product ran."""
+        if self.native:
+            return self._native(z, keep)
         zn = _flat_numpy(z)
         mask = zn != 0
         if np.count_nonzero(mask) > self.max_nonzeros:
@@ -125,6 +147,47 @@ class SparseProduct:
         self.total += float(flat.size) if binary else float(values.sum(dtype=np.float64))
         return sparse_matmul(rows, self.table, binary)
 
+    def _native(self, z: Tensor, keep: list | None) -> Tensor:
+        # The kernel trusts the shapes and dtype it is given: check them here, not in C++.
+        if z.shape != (self.batch, self.hidden) or z.dtype != self._padded.dtype:
+            raise ValueError(
+                f"SparseProduct for ({self.batch}, {self.hidden}) {self.table.dtype} got z of shape "
+                f"{tuple(z.shape)}, {z.dtype}"
+            )
+        if not z.is_contiguous():
+            z = z.contiguous()
+        cap = self.max_nonzeros
+        if keep is None:  # nothing kept: every such step reuses one scratch buffer
+            if self._scratch is None:
+                self._scratch = (torch.empty(cap, dtype=torch.int32), self._padded.new_empty(cap))
+            (cols, values), pos, offsets = self._scratch, 0, self._offsets
+        else:
+            if self._pos + cap > self._capacity:  # the steps kept so far hold on to the old buffers
+                self._new_buffers(_ARENA_STEPS * cap)
+            cols, values, pos = self._cols, self._values, self._pos
+            offsets = torch.empty(self.batch + 1, dtype=torch.int64)
+        out = z.new_empty(self.batch, self.table.shape[1])
+        self.kernel(
+            native_sparse.GATHER, z, self._padded, out, cols, values, offsets, self._meta,
+            self.batch, self.hidden, self.table.shape[1], self._padded.stride(0), pos, cap,
+        )  # fmt: skip
+        count = int(self._meta_np[0])
+        if count > cap:
+            if keep is not None:
+                keep.append(None)
+            self.total += float(_flat_numpy(z).sum(dtype=np.float64))
+            return z @ self.table
+        self.total += float(self._meta_np[1])
+        if keep is not None:
+            keep.append(NativeRows(self._cols, self._values, offsets))
+            self._pos += count
+        return out
+
+    def _new_buffers(self, size: int) -> None:
+        self._cols = torch.empty(size, dtype=torch.int32)
+        self._values = self.table.new_empty(size)
+        self._pos, self._capacity = 0, size
+
 
 def input_drives(inputs: Tensor, w_in: Tensor, block: int = 16) -> Iterator[Tensor]:
     """W_in i_t (B × H) for t = 0 … T−1 of ``inputs`` (T, B, I): ``block`` steps per GEMM into one
@@ -144,9 +207,15 @@ def _flat_numpy(z: Tensor) -> np.ndarray:
 
 
 def nonzero_rows(z: Tensor) -> NonzeroRows:
-    """The nonzero entries of z (B, H), row by row (see :class:`SparseProduct` for a time loop)."""
+    """The nonzero entries of z (B, H), row by row. NaN counts as nonzero, so it reaches a product."""
     b, h = z.shape
-    return SparseProduct(z.new_empty(h, 0), b).rows(z)
+    zn = _flat_numpy(z)
+    flat = np.flatnonzero(zn != 0)
+    return NonzeroRows(
+        torch.from_numpy(flat % h),
+        torch.from_numpy(np.searchsorted(flat, np.arange(0, (b + 1) * h, h))),
+        torch.from_numpy(zn[flat]),
+    )
 
 
 def sparse_matmul(rows: NonzeroRows, table: Tensor, binary: bool | None = None) -> Tensor:
@@ -216,6 +285,20 @@ def transposed_product(z: Tensor, g: Tensor, max_density: float = 0.3) -> Tensor
     if flat.size > max_density * m * h:
         return z.detach().t() @ g
     return _column_bags(flat, torch.from_numpy(zn[flat]), h, g)
+
+
+def add_transposed_product(out: Tensor, rows: NativeRows, g: Tensor) -> None:
+    """out += zᵀ g for the z (B × H) whose nonzeros the native gather found (``rows``) and g (B × N),
+    in place; ``out`` (H × N) and g contiguous, of the kernels' dtype."""
+    kernel = native_sparse.build(out.dtype)
+    assert kernel is not None, "NativeRows come only from the native kernels"
+    b, (h, n) = g.shape[0], out.shape
+    kernel(
+        native_sparse.SCATTER, g, out, out, rows.cols, rows.values, rows.offsets, _NO_META, b, h, n, n, 0, 0
+    )
+
+
+_NO_META = torch.zeros(2, dtype=torch.float64)  # the scatter reports nothing
 
 
 def nonzero_transposed_product(flat: np.ndarray, values: Tensor, h: int, g: Tensor) -> Tensor:

@@ -235,8 +235,7 @@ def _backward(
             torch._foreach_add_(d_theta, out[1 + k :])
             g[i, :, :h].copy_(gx)
         g[m, :, :h].zero_()
-        flat_g = g.view(-1, g.shape[-1])
-        d_table.add_(_chunk_product(run, t0, m + 1, h, flat_g))
+        _add_chunk_product(d_table, run, t0, m + 1, h, g)
         x_bar = g[:m, :, :h].reshape(-1, h)
         if d_w_in is not None:
             d_w_in.addmm_(inputs[t0 : t0 + m].reshape(-1, n_in).T, x_bar)
@@ -266,17 +265,27 @@ def _dense(run: _Pass, k: int, h: int) -> Tensor:
     return z
 
 
-def _chunk_product(run: _Pass, k0: int, n: int, h: int, g: Tensor) -> Tensor:
-    """Σ_{k = k0}^{k0+n−1} z_kᵀ G_k (rows of ``g`` in k order) from the nonzeros the forward found."""
+def _add_chunk_product(d_table: Tensor, run: _Pass, k0: int, n: int, h: int, g: Tensor) -> None:
+    """Ā += Σ_{k = k0}^{k0+n−1} z_kᵀ G_k (G_k = ``g[k − k0]``) from the nonzeros the forward found:
+    per step from the native gather's (a dense z_k by a GEMM), else one product for the chunk."""
     nonzeros = run.nonzeros[k0 : k0 + n]
-    block = g.shape[0] // n * h  # entries of one z_k
+    if any(isinstance(nz, sparse.NativeRows) for nz in nonzeros):
+        for i, nz in enumerate(nonzeros):
+            if nz is None:
+                d_table.addmm_(run.zs[k0 + i].T, g[i])
+            else:
+                sparse.add_transposed_product(d_table, nz, g[i])
+        return
+    flat_g = g.view(-1, g.shape[-1])
+    block = g.shape[1] * h  # entries of one z_k
     count = sum(0 if nz is None else len(nz[0]) for nz in nonzeros)
     if any(nz is None for nz in nonzeros) or count > sparse.WEIGHT_GRAD_MAX_DENSITY * n * block:
         z = torch.stack([_dense(run, k, h) for k in range(k0, k0 + n)]).reshape(-1, h)
-        return sparse.transposed_product(z, g, sparse.WEIGHT_GRAD_MAX_DENSITY)
+        d_table.add_(sparse.transposed_product(z, flat_g, sparse.WEIGHT_GRAD_MAX_DENSITY))
+        return
     flat = np.concatenate([nz[0] + i * block for i, nz in enumerate(nonzeros)])
     values = torch.cat([nz[1] for nz in nonzeros])
-    return sparse.nonzero_transposed_product(flat, values, h, g)
+    d_table.add_(sparse.nonzero_transposed_product(flat, values, h, flat_g))
 
 
 def _recompute(

@@ -1,5 +1,6 @@
-"""The spike-sparse training path: forward products from z's nonzeros, the weight gradients deferred
-to one sparse product per chunk of steps. Its gradients must equal the eager loop's (an independent
+"""The spike-sparse training path: forward products from z's nonzeros, the weight gradients from the
+same nonzeros (per step with the native kernels, per chunk of steps on the numpy path; both are
+run). Its gradients must equal the eager loop's (an independent
 computation: dense products, autograd's own weight gradients) for every neuron family.
 
 Tolerance 1e-10 in float64 (issue 10): the two paths differ only in the order of floating-point
@@ -15,7 +16,7 @@ import pytest
 import torch
 from torch.func import functional_call, grad, vmap
 
-from gradscape.models import RecurrentNetwork, sparse_sequence
+from gradscape.models import RecurrentNetwork, native_sparse, sparse_sequence
 from gradscape.models import sparse as sparse_module
 from gradscape.models.fastpath import eager_update
 from gradscape.models.plan import ForwardPlan
@@ -61,12 +62,23 @@ def _close(a: list[torch.Tensor], b: list[torch.Tensor]) -> None:
         torch.testing.assert_close(u, v, rtol=0, atol=ATOL)
 
 
+@pytest.fixture(params=[True, False], ids=["native", "numpy"])
+def native(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Run the test with the native kernels and with the numpy path they fall back to."""
+    if request.param:
+        assert native_sparse.kernels(F64) is not None, "the native kernels must build where the suite runs"
+    else:
+        monkeypatch.setenv("GRADSCAPE_NATIVE_SPARSE", "0")
+    return request.param
+
+
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Count the sparse forward products and deferred weight-gradient products that ran."""
-    calls = {"forward": 0, "weight": 0}
+    """Count the sparse forward products and weight-gradient products that ran (``weight``: per
+    chunk on the numpy path; ``weight_step``: per step with the native kernels)."""
+    calls = {"forward": 0, "weight": 0, "weight_step": 0}
     real_call, real_t = sparse_module.SparseProduct.__call__, sparse_module.transposed_product
-    real_nz = sparse_module.nonzero_transposed_product
+    real_nz, real_add = sparse_module.nonzero_transposed_product, sparse_module.add_transposed_product
 
     def call(self, z, *keep):
         calls["forward"] += 1
@@ -80,16 +92,21 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         calls["weight"] += 1
         return real_nz(*args)
 
+    def weight_step(*args):  # one step's, from the native gather's nonzeros
+        calls["weight_step"] += 1
+        return real_add(*args)
+
     monkeypatch.setattr(sparse_module.SparseProduct, "__call__", call)
     monkeypatch.setattr(sparse_module, "transposed_product", weight)
     monkeypatch.setattr(sparse_module, "nonzero_transposed_product", weight_nz)
+    monkeypatch.setattr(sparse_module, "add_transposed_product", weight_step)
     return calls
 
 
 @pytest.mark.parametrize("force", [False, True], ids=["default-density", "all-sparse"])
 @pytest.mark.parametrize("kind", NEURONS)
 def test_gradients_equal_the_eager_loop(
-    kind: str, force: bool, counted: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    kind: str, force: bool, native: bool, counted: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if force:  # sparse products even where the default density cap would take the dense ones
         monkeypatch.setattr(sparse_module, "TRAINING_MAX_DENSITY", 1.0)
@@ -100,16 +117,22 @@ def test_gradients_equal_the_eager_loop(
         ref = net(x, plan="eager")
     assert 0 < float(ref.spikes.mean()) < 1, "the check needs spikes, not all neurons firing"
     g_ref = _grads(net, x, "eager")
-    counted.update(forward=0, weight=0)
+    counted.update(forward=0, weight=0, weight_step=0)
     out = net(x, plan=SPARSE)
     assert counted["forward"] == 38  # z_0 … z_T: the sparse path ran
     torch.testing.assert_close(out.outputs, ref.outputs, rtol=0, atol=ATOL)
     assert torch.equal(out.spikes, ref.spikes)
     _close(_grads(net, x, SPARSE), g_ref)
-    assert counted["weight"] == 3  # T + 1 = 38 products: chunks [0, 16), [16, 32), [32, 38)
+    if not native:
+        assert counted["weight"] == 3  # T + 1 = 38 products: chunks [0, 16), [16, 32), [32, 38)
+    elif force:
+        # every z_k from its nonzeros; z_16 and z_32 twice, with each chunk's half of their G_k
+        assert counted["weight_step"] == 40 and counted["weight"] == 0
+    else:  # steps above the density cap take a GEMM instead (a chunk of only such steps: one product)
+        assert counted["weight_step"] <= 40 and counted["weight"] <= 3
 
 
-def test_gradients_with_a_mask_and_graded_z(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gradients_with_a_mask_and_graded_z(native: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sparse_module, "TRAINING_MAX_DENSITY", 1.0)
     monkeypatch.setattr(sparse_module, "WEIGHT_GRAD_MAX_DENSITY", 1.0)
     net = _net("alif", mask=True)
@@ -290,6 +313,6 @@ def test_model_without_a_plan_takes_the_sparse_path_at_large_steps(counted: dict
     net = _net("brf", hidden=128)
     x = _x(t=9, b=256)
     g_ref = _grads(net, x, "eager")
-    counted.update(forward=0, weight=0)
+    counted.update(forward=0, weight=0, weight_step=0)
     _close(_grads(net, x, None), g_ref)
     assert counted["forward"] == 10
