@@ -34,11 +34,14 @@ def default_threads(cores: int | None = None) -> int:
     return max(1, cores - runnable_elsewhere())
 
 
-#: The thread count inference commands (evaluate, landscape) prefer on a CPU: their large-step path
-#: (spike-sparse products, numpy and one kernel per step) did not gain from a second thread on the
-#: 2-core EPYC: ``evaluate`` of the 10,000 S-MNIST test sequences took 10.1 s with one thread and
-#: 12.6 s with two, a landscape point 0.166 s and 0.170 s (``benchmarks/bench_train.py``,
-#: ``benchmarks/bench_landscape.py``); the small models run the plain loop, too small to split.
+#: The thread count inference commands (evaluate, landscape) prefer on a CPU. Their large-step path
+#: (spike-sparse products and one step kernel per step) gains little from a second thread, and a
+#: second thread is what falls off the cliff when another process takes a core mid-run (above).
+#: Measured on the 2-core EPYC with the numpy products: ``evaluate`` of the 10,000 S-MNIST test
+#: sequences 10.1 s with one thread, 12.6 s with two, a landscape point 0.166 s and 0.170 s; with the
+#: native kernels (:mod:`gradscape.models.native_sparse`) 6.6 s and 5.9 s (``benchmarks/bench_train.py
+#: --threads 1,2 --eval-samples 10000``, idle): 1.12x from the second core, not worth the cliff.
+#: The small models run the plain loop, too small to split.
 INFERENCE_THREADS = 1
 
 

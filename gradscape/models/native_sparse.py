@@ -18,10 +18,12 @@ sum over the rows of G, and threads own whole rows of Ā. The column indices, va
 the gather finds go into caller-owned buffers, so the training pass reuses them for the scatter
 (no second search).
 
-Measured on the 2-core EPYC (AVX-512, B 256, H 256, N 266, random 8 % spikes, µs per step, 1 / 2
-threads): gather 82 / 48, scatter 97 / 53, against the numpy search + embedding bag 220 / 190 and the
-dense product 440 / 260 (``benchmarks/bench_sparse_kernels.py``; ``benchmarks/bench_train.py``
-compares whole training passes with and without them: its ``sparse-numpy`` variant).
+Measured on the 2-core EPYC (AVX-512, 2.6 GHz; B 256, H 256, N 266, random 8 % spikes; µs per step,
+1 / 2 threads, the range of three runs of ``benchmarks/bench_sparse_kernels.py`` on a shared machine):
+gather 82–105 / 48–63 against numpy's search + the embedding bag 221–281 / 187–248 and the dense
+product 411–460 / 227–270; scatter 91–129 / 53–77 against the dense zᵀ G 430–468 / 226–244.
+``benchmarks/bench_train.py`` compares whole training passes with and without them (its
+``sparse-numpy`` variant).
 
 Values are those of the dense product up to summation order (ascending j), as for the numpy path;
 NaN counts as nonzero and is multiplied in; only 0·∞ terms of a non-finite A are skipped.

@@ -291,8 +291,20 @@ def add_transposed_product(out: Tensor, rows: NativeRows, g: Tensor) -> None:
     """out += zᵀ g for the z (B × H) whose nonzeros the native gather found (``rows``) and g (B × N),
     in place; ``out`` (H × N) and g contiguous, of the kernels' dtype."""
     kernel = native_sparse.build(out.dtype)
-    assert kernel is not None, "NativeRows come only from the native kernels"
-    b, (h, n) = g.shape[0], out.shape
+    b, (h, n) = rows.offsets.shape[0] - 1, out.shape
+    # The kernel trusts what it is given: a wrong shape or layout would read or write out of bounds.
+    if (
+        kernel is None
+        or g.shape != (b, n)
+        or g.dtype != out.dtype
+        or rows.values.dtype != out.dtype
+        or not (g.is_contiguous() and out.is_contiguous())
+    ):
+        raise ValueError(
+            f"add_transposed_product: out {tuple(out.shape)} {out.dtype}, g {tuple(g.shape)} {g.dtype} "
+            f"(contiguous: {out.is_contiguous()}, {g.is_contiguous()}) do not fit nonzeros of {b} rows "
+            f"of {rows.values.dtype} from the native kernels"
+        )
     kernel(
         native_sparse.SCATTER, g, out, out, rows.cols, rows.values, rows.offsets, _NO_META, b, h, n, n, 0, 0
     )

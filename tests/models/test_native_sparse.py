@@ -128,3 +128,16 @@ def test_other_dtypes_take_the_numpy_path() -> None:
     assert native_sparse.kernels(torch.float16) is None and not product.native
     z = _z(3, 6, 0.5, torch.float16, seed=2)
     torch.testing.assert_close(product(z).double(), z.double() @ table.double(), rtol=0, atol=1e-2)
+
+
+def test_scatter_refuses_what_does_not_fit_the_nonzeros() -> None:
+    kept: list = []
+    SparseProduct(_table(6, 4, torch.float64), 3, max_density=1.0)(_z(3, 6, 0.5, torch.float64, seed=1), kept)
+    ok = torch.zeros(6, 4, dtype=torch.float64)
+    for g, out in [
+        (torch.ones(2, 4, dtype=torch.float64), ok),  # B rows of g, not 2
+        (torch.ones(3, 4), torch.zeros(6, 4)),  # float32 against float64 nonzeros
+        (torch.ones(4, 3, dtype=torch.float64).T, ok),  # not contiguous
+    ]:
+        with pytest.raises(ValueError, match="do not fit"):
+            add_transposed_product(out, kept[0], g)
