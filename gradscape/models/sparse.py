@@ -265,14 +265,18 @@ def sparse_training_possible(*tensors: Tensor) -> bool:
 
 
 #: Fraction of a step's nonzeros above which a training product (forward W_rec z, W_out z) falls
-#: back to the dense one, and the same for the deferred weight gradient Zᵀ G of a chunk of steps.
-#: Measured end to end for the one-node training pass (``benchmarks/bench_train.py --break-even``:
-#: BRF, B 256, H 256, T 784, 1 thread, idle 2-core EPYC, CPU s per forward + backward, the input
-#: scaled to move the mean spike density): every product from the nonzeros against every product
-#: dense 1.55 vs 2.01 s at 7.9 %, 1.70 vs 2.03 at 15.9 %, 1.71 vs 1.84 at 19.1 %, 1.92 vs 1.84 at
-#: 22.6 %: they cross at about 20 % (the previous per-step pass crossed at about 13 %). Module-level
-#: so tests can force either branch (read when a pass starts).
-TRAINING_MAX_DENSITY = 0.2
+#: back to the dense one; with the native kernels that step's share of the weight gradient Zᵀ G is
+#: then one GEMM too. Measured end to end for the one-node training pass with the native kernels
+#: (``benchmarks/bench_train.py --break-even``: BRF, B 256, H 256, T 784, 1 thread, 2-core EPYC,
+#: CPU s per forward + backward, the input scaled to move the mean spike density): every product
+#: from the nonzeros against every product dense 0.97 vs 1.52 s at 7.9 %, 1.15 vs 1.59 at 19.1 %,
+#: 1.36 vs 1.59 at 26.1 %, 1.57 vs 1.85 at 29.4 %, 1.71 vs 1.64 at 32.9 %: they cross at about 31 %.
+#: (With the numpy products they crossed at about 20 %: 1.71 vs 1.84 s at 19.1 %, 1.92 vs 1.84 at
+#: 22.6 %; where the native kernels cannot be built, steps between 20 and 30 % run somewhat slower
+#: than dense ones.) Module-level so tests can force either branch (read when a pass starts).
+TRAINING_MAX_DENSITY = 0.3
+#: The numpy path's cap for the deferred Zᵀ G of a chunk of steps (one product per 16 steps), about
+#: 20 % as measured above for that path; the native path goes step by step and uses the cap above.
 WEIGHT_GRAD_MAX_DENSITY = 0.2
 
 
