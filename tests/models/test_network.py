@@ -140,3 +140,25 @@ def test_bad_input_shape() -> None:
     net = RecurrentNetwork("lif", 3, 4, 2)
     with pytest.raises(UserError, match="inputs must be"):
         net(torch.zeros(5, 2, 4))
+
+
+def test_readout_without_autograd_equals_the_differentiable_loop() -> None:
+    # inference takes an in-place loop; its values must be the loop's bit for bit (same roundings)
+    from gradscape.models.network import _readout_continue
+
+    gen = torch.Generator().manual_seed(3)
+    for dtype in (torch.float32, torch.float64):
+        d = torch.randn(40, 6, 10, generator=gen).to(dtype)
+        alpha = (torch.rand(10, generator=gen) * 0.9 + 0.05).to(dtype)
+        o0 = torch.randn(6, 10, generator=gen).to(dtype)
+        o, by_hand = o0, []
+        for d_t in d:
+            o = alpha * o + (1 - alpha) * d_t
+            by_hand.append(o)
+        with torch.no_grad():
+            fast = _readout_continue(d, alpha, o0)
+        assert torch.equal(fast, torch.stack(by_hand))
+        with torch.enable_grad():  # and the differentiable loop is still what autograd sees
+            a = alpha.clone().requires_grad_(True)
+            _readout_continue(d, a, o0).sum().backward()
+            assert a.grad is not None and torch.isfinite(a.grad).all()
