@@ -10,8 +10,11 @@ every variant alike:
   the hidden update compiled by Inductor with its backward, the readout after the loop;
 * ``sparse``: ``ForwardPlan("sparse", compiled=True)``, what ``model(x)`` takes by default here: the
   whole loop one autograd node (:mod:`gradscape.models.sparse_sequence`): W_rec z_t and W_out z_t
-  from z_t's nonzeros, per step of the backward one GEMM and the step's compiled VJP kernel, the
-  weight gradients from the nonzeros per 16 steps;
+  from z_t's nonzeros (native kernels, :mod:`gradscape.models.native_sparse`), per step of the
+  backward one GEMM and the step's compiled VJP kernel, the weight gradients from the same nonzeros;
+* ``sparse-numpy`` (ask for it with ``--variants``): the same pass with the native product kernels
+  turned off (``GRADSCAPE_NATIVE_SPARSE=0``: numpy finds the nonzeros, an embedding bag sums), the
+  path those kernels replaced, side by side;
 * ``script``: a baseline written here after the structure of the BRF authors' training code (one
   module, a per-step loop over ``cat([x_t, z_{t−1}]) @ Wᵀ``, a custom ``autograd.Function`` for the
   spike with the double-Gaussian surrogate, the module under ``torch.jit.script``). It runs the same

@@ -11,10 +11,12 @@ is one product per step. Backpropagation through time is then, for t = T−1 …
 
 (z_0 ≡ the initial output, whose row of G is [x̄_0 | 0]). The forward computes z_t A from z_t's
 nonzeros only (:class:`~gradscape.models.sparse.SparseProduct`), and Ā, the weight gradient, from
-them too, one sparse product per chunk of steps (:func:`~gradscape.models.sparse.transposed_product`);
-only z̄_t stays dense (the surrogate gives every neuron a gradient). The step and its VJP are the
-neuron's own ``step``, as two kernels (:mod:`gradscape.models.step_kernels`), so per step the
-backward is one GEMM and one fused kernel, with no autograd node per operation.
+them too: per step from the nonzeros the native gather kept
+(:func:`~gradscape.models.sparse.add_transposed_product`), or one product per chunk of steps on the
+numpy path (:func:`~gradscape.models.sparse.nonzero_transposed_product`); only z̄_t stays dense
+(the surrogate gives every neuron a gradient). The step and its VJP are the neuron's own ``step``,
+as two kernels (:mod:`gradscape.models.step_kernels`), so per step the backward is one GEMM and one
+fused kernel, with no autograd node per operation.
 
 Both loops run with subnormal floats flushed to zero on their thread
 (:func:`~gradscape.models.denormals.denormals_flushed`): trained networks carry subnormal states and
