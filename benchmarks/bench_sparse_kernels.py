@@ -58,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     native = SparseProduct(table, b, max_density=1.0)
     if not native.native:
         raise SystemExit("the native kernels did not build here (see the warning above)")
-    os.environ["GRADSCAPE_NATIVE_SPARSE"] = "0"
-    numpy = SparseProduct(table, b, max_density=1.0)
-    del os.environ["GRADSCAPE_NATIVE_SPARSE"]
+    numpy = SparseProduct(table, b, max_density=1.0, native=False)
     kept: list = []
     for z in zs:
         native(z, kept)

@@ -19,11 +19,11 @@ the gather finds go into caller-owned buffers, so the training pass reuses them 
 (no second search).
 
 Measured on the 2-core EPYC (AVX-512, 2.6 GHz; B 256, H 256, N 266, random 8 % spikes; µs per step,
-1 / 2 threads, the range of three runs of ``benchmarks/bench_sparse_kernels.py`` on a shared machine):
-gather 82–105 / 48–63 against numpy's search + the embedding bag 221–281 / 187–248 and the dense
-product 411–460 / 227–270; scatter 91–129 / 53–77 against the dense zᵀ G 430–468 / 226–244.
-``benchmarks/bench_train.py`` compares whole training passes with and without them (its
-``sparse-numpy`` variant).
+the range of three runs of ``benchmarks/bench_sparse_kernels.py`` with 1 thread and two with 2, on
+a shared machine): gather 89–105 (2 threads: 63–85) against numpy's search + the embedding bag
+230–281 (226–248) and the dense product 422–460 (254–294); scatter 96–129 (77–87) against the dense
+zᵀ G 416–468 (244–271). ``benchmarks/bench_train.py`` compares whole training passes with and
+without them (its ``sparse-numpy`` variant).
 
 Values are those of the dense product up to summation order (ascending j), as for the numpy path;
 NaN counts as nonzero and is multiplied in; only 0·∞ terms of a non-finite A are skipped.
@@ -31,8 +31,9 @@ NaN counts as nonzero and is multiplied in; only 0·∞ terms of a non-finite A 
 The kernels (``native_sparse.cpp`` beside this module) are C++, compiled and cached by Inductor's
 code cache (the same compiler, flags and cache as the neuron's step kernels,
 :mod:`gradscape.models.step_kernels`), one module per dtype (float32, float64), built on first use
-(about 3 s, then loaded from Inductor's on-disk cache keyed by source and flags). They parallelise
-over torch's intra-op threads (OpenMP) for large steps. The code cache is a private torch API: where
+(part of the cold start ``benchmarks/bench_train.py`` reports; later processes load them from
+Inductor's on-disk cache, keyed by source and flags). They parallelise over torch's intra-op
+threads (OpenMP) for large steps. The code cache is a private torch API: where
 it is missing or the build fails, :func:`kernels` returns None (a warning says why) and the numpy
 path runs; ``GRADSCAPE_NATIVE_SPARSE=0`` turns them off.
 """
