@@ -141,3 +141,26 @@ def test_scatter_refuses_what_does_not_fit_the_nonzeros() -> None:
     ]:
         with pytest.raises(ValueError, match="do not fit"):
             add_transposed_product(out, kept[0], g)
+
+
+def test_a_failed_build_warns_once_and_the_numpy_path_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # e.g. no C++ compiler: one warning saying so, then the products take the numpy path
+    real_import = native_sparse.importlib.import_module
+
+    def no_codecache(name: str, *args: object) -> object:
+        if name == "torch._inductor.codecache":
+            raise ImportError("no compiler here")
+        return real_import(name, *args)
+
+    native_sparse.build.cache_clear()
+    monkeypatch.setattr(native_sparse.importlib, "import_module", no_codecache)
+    try:
+        with pytest.warns(RuntimeWarning, match="numpy path runs instead"):
+            assert native_sparse.kernels(torch.float64) is None
+        table = _table(6, 5, torch.float64)
+        product = SparseProduct(table, 3, max_density=1.0)  # cached: no second warning
+        assert not product.native
+        z = _z(3, 6, 0.5, torch.float64, seed=4)
+        torch.testing.assert_close(product(z), z @ table, rtol=0, atol=1e-12)
+    finally:
+        native_sparse.build.cache_clear()  # later tests build the real kernels again
