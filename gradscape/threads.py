@@ -39,8 +39,9 @@ def default_threads(cores: int | None = None) -> int:
 #: second thread is what falls off the cliff when another process takes a core mid-run (above).
 #: Measured on the 2-core EPYC with the numpy products: ``evaluate`` of the 10,000 S-MNIST test
 #: sequences 10.1 s with one thread, 12.6 s with two, a landscape point 0.166 s and 0.170 s; with the
-#: native kernels (:mod:`gradscape.models.native_sparse`) 6.6 s and 5.9 s (``benchmarks/bench_train.py
-#: --threads 1,2 --eval-samples 10000``, idle): 1.12x from the second core, not worth the cliff.
+#: native kernels (:mod:`gradscape.models.native_sparse`) 6.6 s and 5.9 s, in a later run 7.4 s and
+#: 5.9 s (``benchmarks/bench_train.py --threads 1,2 --eval-samples 10000``, idle): 1.1-1.25x from the
+#: second core, not worth the cliff.
 #: The small models run the plain loop, too small to split.
 INFERENCE_THREADS = 1
 
