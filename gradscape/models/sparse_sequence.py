@@ -106,11 +106,15 @@ def sparse_sequence(
 
 class _Pass:
     """What the forward keeps for the backward: the kernels, x_t, s_{t−1}, the nonzeros of every z_k
-    (flat indices, values; None where the product was dense) and the dense z_k where needed (a dense
-    product's, for Zᵀ G; all of them when the spikes are returned)."""
+    (:class:`~gradscape.models.sparse.NativeRows` with ``native``, else flat indices and values; None
+    where the product was dense) and the dense z_k where needed (a dense product's, for Zᵀ G; all of
+    them when the spikes are returned)."""
 
-    def __init__(self, kernels: Any, xs: list, states: list, nonzeros: list, zs: dict[int, Tensor]) -> None:
+    def __init__(
+        self, kernels: Any, xs: list, states: list, nonzeros: list, zs: dict[int, Tensor], native: bool
+    ) -> None:
         self.kernels, self.xs, self.states, self.nonzeros, self.zs = kernels, xs, states, nonzeros, zs
+        self.native = native
 
 
 class _Sequence(torch.autograd.Function):
@@ -164,7 +168,7 @@ def _forward(
         xs.append(x)
         states.append(s)
     ctx.cfg = cfg
-    ctx.run = _Pass(kernels, xs, states, nonzeros, zs)
+    ctx.run = _Pass(kernels, xs, states, nonzeros, zs, product.native)
     ctx.save_for_backward(inputs, w_in, table, z0, *s0, *theta)
     out = [drives]
     if cfg.keep_spikes:
@@ -197,8 +201,11 @@ def _backward(
 
     One buffer G ((m + 1)·B × N) holds the chunk's rows G_k = [x̄_k | ȳ_{k−1}], k = t0 … t0 + m: step t
     computes z̄_t from row block k = t + 1 (one GEMM with Aᵀ) and writes x̄_t into block t; after the
-    chunk, Ā += Z_cᵀ G from the nonzeros of z_{t0} … z_{t0+m} (block 0's ȳ and block m's x̄ are zero
-    there: they belong to the neighbouring chunks), W̄_inᵀ += I_cᵀ X̄_c."""
+    chunk, Ā += z_kᵀ G_k from the nonzeros. With the native kernels that is per step, each z_k once
+    with its whole row: k = t0 + 1 … t0 + m (block m holds x̄_{t0+m} from the chunk above and
+    ȳ_{t0+m−1}), and k = 0 in the last chunk. On the numpy path it is one product for
+    z_{t0} … z_{t0+m} with block 0's ȳ and block m's x̄ zeroed (they belong to the neighbouring
+    chunks, which count them). Then W̄_inᵀ += I_cᵀ X̄_c."""
     k = len(cfg.state_type._fields)
     inputs, w_in, table = saved[:3]
     theta = saved[4 + k :]
@@ -236,8 +243,12 @@ def _backward(
             gx, cs = out[0], out[1 : 1 + k]
             torch._foreach_add_(d_theta, out[1 + k :])
             g[i, :, :h].copy_(gx)
-        g[m, :, :h].zero_()
-        _add_chunk_product(d_table, run, t0, m + 1, h, g)
+        if run.native:  # per step: z_k once, with its whole row G_k (block m's x̄ is this chunk's)
+            first = 0 if t0 == 0 else 1  # z_{t0} (t0 > 0) with G_{t0} after the chunk below fills it
+            _add_step_products(d_table, run, t0, first, m + 1, g)
+        else:  # one product for the chunk: block m's x̄ was counted with block 0 of the chunk above
+            g[m, :, :h].zero_()
+            _add_chunk_product(d_table, run, t0, m + 1, h, g)
         x_bar = g[:m, :, :h].reshape(-1, h)
         if d_w_in is not None:
             d_w_in.addmm_(inputs[t0 : t0 + m].reshape(-1, n_in).T, x_bar)
@@ -267,17 +278,21 @@ def _dense(run: _Pass, k: int, h: int) -> Tensor:
     return z
 
 
+def _add_step_products(d_table: Tensor, run: _Pass, k0: int, first: int, n: int, g: Tensor) -> None:
+    """Ā += z_kᵀ G_k for k = k0 + first … k0 + n − 1 (G_k = ``g[k − k0]``), each from the nonzeros
+    the native gather kept (a dense z_k by a GEMM)."""
+    for i in range(first, n):
+        nz = run.nonzeros[k0 + i]
+        if nz is None:
+            d_table.addmm_(run.zs[k0 + i].T, g[i])
+        else:
+            sparse.add_transposed_product(d_table, nz, g[i])
+
+
 def _add_chunk_product(d_table: Tensor, run: _Pass, k0: int, n: int, h: int, g: Tensor) -> None:
-    """Ā += Σ_{k = k0}^{k0+n−1} z_kᵀ G_k (G_k = ``g[k − k0]``) from the nonzeros the forward found:
-    per step from the native gather's (a dense z_k by a GEMM), else one product for the chunk."""
+    """Ā += Σ_{k = k0}^{k0+n−1} z_kᵀ G_k (G_k = ``g[k − k0]``) from the nonzeros numpy found, one
+    product for the chunk (a dense one where a step or the chunk is above the density caps)."""
     nonzeros = run.nonzeros[k0 : k0 + n]
-    if any(isinstance(nz, sparse.NativeRows) for nz in nonzeros):
-        for i, nz in enumerate(nonzeros):
-            if nz is None:
-                d_table.addmm_(run.zs[k0 + i].T, g[i])
-            else:
-                sparse.add_transposed_product(d_table, nz, g[i])
-        return
     flat_g = g.view(-1, g.shape[-1])
     block = g.shape[1] * h  # entries of one z_k
     count = sum(0 if nz is None else len(nz[0]) for nz in nonzeros)
